@@ -1,0 +1,16 @@
+//! Schema migrations for selfrag's metadata store (SQLite or PostgreSQL, through SeaORM).
+//!
+//! Run by the server at start-up and by `selfrag migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_documents;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_documents::Migration)]
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: provisions ONNX Runtime and the model on first use, then runs every
+# test (unit, integration over HTTP/GraphQL, property tests, benches in test mode).
+#
+# PostgreSQL: set SELFRAG_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) and
+# the PostgreSQL half of the suite runs too; each test gets a database of its own. Without it
+# those tests are skipped, except under CI (CI=true), where they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec cargo test --workspace --all-targets "$@"

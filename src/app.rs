@@ -1,0 +1,229 @@
+//! Assembling the server: backends from configuration, the router, the listener, shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::embed::{Embedder, FastEmbedder};
+use crate::graphql::build_schema;
+use crate::http::{HttpState, router};
+use crate::ingest::Chunker;
+use crate::services::Services;
+use crate::store::{MetadataStore, StoreError};
+use crate::vector::{IndexError, IndexIdentity, VectorIndex};
+
+/// Why the server could not start. Each message names the fix where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Model(#[from] crate::embed::LoadError),
+    #[error(transparent)]
+    ModelFiles(#[from] crate::embed::ModelFilesError),
+    #[error("invalid chunking configuration: {0}")]
+    Chunker(#[from] text_splitter::ChunkConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("no vector index is available: build with the `embedded-index` feature")]
+    NoIndex,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a start-up task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Parts a caller may supply instead of having them built from configuration. Tests share one
+/// loaded model across many apps this way.
+#[derive(Default, Clone)]
+pub struct Overrides {
+    pub embedder: Option<Arc<dyn Embedder>>,
+    /// Used as is: no background optimiser is started for it.
+    pub index: Option<Arc<dyn VectorIndex>>,
+}
+
+/// Background work owned by the services (the vector optimiser); aborted on drop.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The backends, with the background tasks that keep them tidy.
+pub struct Backends {
+    pub services: Services,
+    _background: Background,
+}
+
+impl Backends {
+    /// Loads the model, opens the stores and starts background work. Also used by the CLI's
+    /// `ingest` and `search`, which need the backends without HTTP.
+    pub async fn open(config: Config, overrides: Overrides) -> Result<Self, StartError> {
+        config.validate()?;
+        let config = Arc::new(config);
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| {
+            StartError::Index(IndexError::Io(std::io::Error::new(
+                source.kind(),
+                format!(
+                    "cannot create data directory {}: {source}",
+                    config.data_dir.display()
+                ),
+            )))
+        })?;
+
+        let embedder: Arc<dyn Embedder> = match overrides.embedder {
+            Some(embedder) => embedder,
+            None => {
+                let (model, embed) = (config.model.clone(), config.embed.clone());
+                Arc::new(
+                    tokio::task::spawn_blocking(move || FastEmbedder::load(&model, &embed))
+                        .await??,
+                )
+            }
+        };
+        let files = crate::embed::ModelFiles::locate(&config.model)?;
+        let chunker = Chunker::new(
+            files.load_tokenizer()?,
+            config.chunk.max_tokens,
+            config.chunk.overlap_tokens,
+        )?;
+        let store = MetadataStore::connect(&config.database_url(), &config.database).await?;
+        let (index, background) = match overrides.index {
+            Some(index) => (index, Vec::new()),
+            None => open_index(&config, embedder.model().into()).await?,
+        };
+
+        Ok(Backends {
+            services: Services {
+                config,
+                store,
+                index,
+                embedder,
+                chunker: Arc::new(chunker),
+            },
+            _background: Background(background),
+        })
+    }
+}
+
+#[cfg(feature = "embedded-index")]
+async fn open_index(
+    config: &Config,
+    identity: IndexIdentity,
+) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
+    let dir = config.vector_index_dir();
+    let settings = config.index.clone();
+    let index = tokio::task::spawn_blocking(move || {
+        crate::vector::EdgeIndex::open(&dir, &identity, &settings)
+    })
+    .await??;
+    let optimizer = index.spawn_optimizer(Duration::from_millis(config.index.optimize_delay_ms));
+    Ok((Arc::new(index), vec![optimizer]))
+}
+
+#[cfg(not(feature = "embedded-index"))]
+async fn open_index(
+    _config: &Config,
+    _identity: IndexIdentity,
+) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
+    Err(StartError::NoIndex)
+}
+
+/// A server bound to its port, ready to run.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    backends: Backends,
+}
+
+impl App {
+    /// Builds everything and binds `config.bind` (port 0 picks a free port; see [`App::local_addr`]).
+    pub async fn build(config: Config, overrides: Overrides) -> Result<Self, StartError> {
+        let addr = config.bind;
+        let backends = Backends::open(config, overrides).await?;
+        let schema = build_schema(backends.services.clone());
+        let router = router(HttpState {
+            services: backends.services.clone(),
+            schema,
+        });
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(App {
+            listener,
+            router,
+            backends,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.backends.services
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let App {
+            listener,
+            router,
+            backends,
+        } = self;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        drop(backends);
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,300 @@
+//! The `selfrag` command line: serve, ingest, search, schema, migrate.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::app::{App, Backends, Overrides, shutdown_signal};
+use crate::config::Config;
+use crate::ingest::{self, IngestRequest};
+use crate::search::{self, SearchRequest};
+use crate::vector::VectorFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "selfrag",
+    version,
+    about = "Self-hosted semantic search over GraphQL"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./selfrag.toml when it exists; also SELFRAG_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve {
+        /// Address to listen on (overrides `bind`).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Ingest .md/.txt files (directories are walked), or text from --text or stdin (`-`).
+    Ingest(IngestArgs),
+    /// Search the corpus from the command line.
+    Search(SearchArgs),
+    /// Print the GraphQL schema (SDL), as checked in at schema.graphql.
+    Schema,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Files or directories; `-` reads one document from stdin.
+    paths: Vec<PathBuf>,
+    /// Ingest this text as one document.
+    #[arg(long, conflicts_with = "paths")]
+    text: Option<String>,
+    /// Title (default: the file name).
+    #[arg(long)]
+    title: Option<String>,
+    /// Comma-separated tags.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    #[arg(long = "type")]
+    doc_type: Option<String>,
+    /// Source (default: the file path).
+    #[arg(long)]
+    source: Option<String>,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    query: String,
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Only documents with any of these tags (repeatable).
+    #[arg(long)]
+    tag: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let load = || Config::load(cli.config.as_deref());
+    match cli.command.unwrap_or(Command::Serve { bind: None }) {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Serve { bind } => {
+            let mut config = load()?;
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            let app = App::build(config, Overrides::default()).await?;
+            tracing::info!(addr = %app.local_addr(), "selfrag listening; GraphiQL at /graphql");
+            app.run_until(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = load()?;
+            crate::store::MetadataStore::connect(&config.database_url(), &config.database).await?;
+            println!("migrations applied to {}", redact(&config.database_url()));
+            Ok(())
+        }
+        Command::Ingest(args) => ingest_command(load()?, args).await,
+        Command::Search(args) => search_command(load()?, args).await,
+    }
+}
+
+async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> {
+    let mut documents: Vec<(Option<PathBuf>, String)> = Vec::new();
+    if let Some(text) = args.text.clone() {
+        documents.push((None, text));
+    } else if args.paths.is_empty() || args.paths.iter().any(|p| p == Path::new("-")) {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading stdin")?;
+        documents.push((None, text));
+    }
+    for path in args.paths.iter().filter(|p| *p != Path::new("-")) {
+        for file in collect_files(path)? {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            documents.push((Some(file), text));
+        }
+    }
+    if documents.is_empty() {
+        bail!("nothing to ingest: no .md or .txt files under the given paths");
+    }
+
+    let backends = Backends::open(config, Overrides::default()).await?;
+    let services = &backends.services;
+    let progress = ProgressBar::new(documents.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let (mut stored, mut duplicates, mut chunks) = (0, 0, 0);
+    for (path, content) in documents {
+        let name = path.as_ref().map(|p| p.display().to_string());
+        progress.set_message(name.clone().unwrap_or_else(|| "stdin".into()));
+        let request = IngestRequest {
+            content,
+            title: args.title.clone().or_else(|| {
+                path.as_ref()
+                    .and_then(|p| p.file_stem())
+                    .map(|s| s.to_string_lossy().into_owned())
+            }),
+            source: args.source.clone().or(name.clone()),
+            doc_type: args.doc_type.clone(),
+            author: None,
+            tags: args.tags.clone(),
+            metadata: None,
+        };
+        let outcome = ingest::validate(request, &services.config.limits)
+            .map(|request| ingest::ingest(services, request));
+        let outcome = match outcome {
+            Ok(future) => future.await,
+            Err(err) => Err(err),
+        };
+        match outcome {
+            Ok(outcome) if outcome.deduplicated => duplicates += 1,
+            Ok(outcome) => {
+                stored += 1;
+                chunks += outcome.chunks_created;
+            }
+            Err(err) => {
+                progress.abandon();
+                bail!("{}: {err}", name.unwrap_or_else(|| "stdin".into()));
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_with_message("done");
+    println!("ingested {stored} documents ({chunks} chunks); {duplicates} already stored");
+    Ok(())
+}
+
+fn collect_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("md" | "txt")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+async fn search_command(config: Config, args: SearchArgs) -> anyhow::Result<()> {
+    let backends = Backends::open(config, Overrides::default()).await?;
+    let services = &backends.services;
+    let outcome = search::search(
+        services,
+        SearchRequest {
+            query: args.query,
+            limit: args.limit,
+            threshold: args.threshold,
+            filter: VectorFilter {
+                tags: args.tag,
+                ..VectorFilter::default()
+            },
+        },
+    )
+    .await?;
+    let ids: Vec<_> = outcome.hits.iter().map(|h| h.id).collect();
+    let doc_ids: Vec<_> = outcome.hits.iter().map(|h| h.document_id).collect();
+    let chunks = services.store.chunks_by_ids(&ids).await?;
+    let documents = services.store.documents_by_ids(&doc_ids).await?;
+    let hits: Vec<serde_json::Value> = outcome
+        .hits
+        .iter()
+        .filter_map(|hit| {
+            let chunk = chunks.get(&hit.id)?;
+            let document = documents.get(&hit.document_id)?;
+            Some(serde_json::json!({
+                "score": hit.score,
+                "documentId": document.id,
+                "title": document.title,
+                "chunkIndex": chunk.index,
+                "content": chunk.content,
+            }))
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "query": outcome.query, "hits": hits })
+            )?
+        );
+    } else {
+        for hit in &hits {
+            println!(
+                "{:.4}  {}  #{}\n    {}\n",
+                hit["score"].as_f64().unwrap_or_default(),
+                hit["title"].as_str().unwrap_or("(untitled)"),
+                hit["chunkIndex"],
+                hit["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+                    .replace('\n', " ")
+            );
+        }
+        println!("{} hits in {:.1} ms", hits.len(), outcome.took_ms);
+    }
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

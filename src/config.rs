@@ -1,0 +1,348 @@
+//! One typed configuration: compiled-in defaults < optional `selfrag.toml` < `SELFRAG_*` environment.
+//!
+//! Nested keys are reached from the environment with a double underscore
+//! (`SELFRAG_LIMITS__MAX_CONTENT_BYTES=1000000`). [`Config::validate`] runs at start-up, so a bad
+//! value stops the process with a message naming the key instead of failing on first use.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The configuration file read when present (or the one named by `--config` / `SELFRAG_CONFIG`).
+pub const DEFAULT_CONFIG_FILE: &str = "selfrag.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address `serve` listens on.
+    pub bind: SocketAddr,
+    /// Where the embedded backends keep their files (SQLite database, vector index).
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; defaults to a SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Enables the Redis L2 cache (the cache issue); unused until then.
+    pub redis_url: Option<String>,
+    /// Serve `frontend-examples/` under `/examples/`.
+    pub examples: bool,
+    pub model: ModelConfig,
+    pub embed: EmbedConfig,
+    pub chunk: ChunkConfig,
+    pub index: IndexConfig,
+    pub limits: Limits,
+    pub database: DatabaseConfig,
+}
+
+/// Where the provisioned ONNX Runtime and model files live (written by `scripts/setup.sh`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelConfig {
+    /// Directory holding `model.onnx`, `tokenizer.json` and the tokenizer's config files.
+    pub dir: PathBuf,
+    /// Path of `libonnxruntime.so` (1.24 or newer).
+    pub onnxruntime_lib: PathBuf,
+    /// Name recorded with every vector; a changed name makes the index refuse to mix models.
+    pub name: String,
+    /// Output dimension of the model.
+    pub dimensions: usize,
+    /// Word pieces the model reads, special tokens included; longer input is truncated.
+    pub max_tokens: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmbedConfig {
+    /// Inference threads, each with its own model session (memory: about 90 MB each).
+    pub workers: usize,
+    /// ONNX Runtime intra-op threads per session; 0 means one per core.
+    pub intra_threads: usize,
+    /// Most texts run through the model in one call; requests that arrive together share batches.
+    pub max_batch: usize,
+    /// Texts waiting for a worker before callers are told the embedder is busy.
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChunkConfig {
+    /// Largest chunk, in the model's word pieces (excluding [CLS]/[SEP]), so no chunk is truncated.
+    pub max_tokens: usize,
+    /// Word pieces shared by neighbouring chunks, so a sentence cut at a border is still found.
+    pub overlap_tokens: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IndexConfig {
+    /// Segments above this size (KiB of vectors) get an HNSW graph; smaller ones are searched exactly.
+    pub indexing_threshold_kb: usize,
+    /// Segments whose vectors are smaller than this (KiB) are searched exactly even when they
+    /// have a graph: brute force is faster there, and exact.
+    pub full_scan_threshold_kb: usize,
+    /// Quiet time after the last ingest before the background HNSW build starts.
+    pub optimize_delay_ms: u64,
+}
+
+/// Explicit bounds on what one request may ask for. Each one is a documented, typed refusal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    pub max_content_bytes: usize,
+    pub max_ingest_batch: usize,
+    pub max_embed_texts: usize,
+    pub max_search_limit: usize,
+    pub max_page_size: usize,
+    pub max_query_chars: usize,
+    /// Longest title, source, type, author or tag, in characters.
+    pub max_field_chars: usize,
+    pub max_tags: usize,
+    pub max_metadata_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            redis_url: None,
+            examples: false,
+            model: ModelConfig::default(),
+            embed: EmbedConfig::default(),
+            chunk: ChunkConfig::default(),
+            index: IndexConfig::default(),
+            limits: Limits::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            dir: PathBuf::from(".selfrag/models/all-MiniLM-L6-v2"),
+            onnxruntime_lib: PathBuf::from(".selfrag/onnxruntime/libonnxruntime.so"),
+            name: "sentence-transformers/all-MiniLM-L6-v2".into(),
+            dimensions: 384,
+            max_tokens: 256,
+        }
+    }
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            workers: 1,
+            intra_threads: 0,
+            max_batch: 32,
+            queue_capacity: 4096,
+        }
+    }
+}
+
+impl Default for ChunkConfig {
+    fn default() -> Self {
+        // 254 + [CLS] + [SEP] = the model's 256-piece window. For English prose that is about
+        // 1,000 characters; sizing by tokens keeps the guarantee for any script (a character
+        // budget cannot: 1,000 CJK characters are about 1,000 word pieces).
+        ChunkConfig {
+            max_tokens: 254,
+            overlap_tokens: 50,
+        }
+    }
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            indexing_threshold_kb: 4_000,
+            full_scan_threshold_kb: 2_000,
+            optimize_delay_ms: 2_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_content_bytes: 5 * 1024 * 1024,
+            max_ingest_batch: 100,
+            max_embed_texts: 256,
+            max_search_limit: 100,
+            max_page_size: 100,
+            max_query_chars: 2_000,
+            max_field_chars: 1_000,
+            max_tags: 64,
+            max_metadata_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Config {
+    /// Defaults, then `file` (or `selfrag.toml` when it exists), then `SELFRAG_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("SELFRAG_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+        if file.exists() {
+            figment = figment.merge(Toml::file(&file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("SELFRAG_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("selfrag.db").display()
+            ),
+        }
+    }
+
+    pub fn vector_index_dir(&self) -> PathBuf {
+        self.data_dir.join("vectors")
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+            ConfigError::Invalid {
+                key,
+                reason: reason.into(),
+            }
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        let window = self.model.max_tokens.saturating_sub(2);
+        if self.chunk.max_tokens == 0 || self.chunk.max_tokens > window {
+            return Err(invalid(
+                "chunk.max_tokens",
+                format!(
+                    "must be 1..={window} (the model reads {} word pieces including [CLS] and [SEP])",
+                    self.model.max_tokens
+                ),
+            ));
+        }
+        if self.chunk.overlap_tokens >= self.chunk.max_tokens {
+            return Err(invalid(
+                "chunk.overlap_tokens",
+                "must be smaller than chunk.max_tokens",
+            ));
+        }
+        let positive: [(&'static str, usize); 13] = [
+            ("model.dimensions", self.model.dimensions),
+            ("embed.workers", self.embed.workers),
+            ("embed.max_batch", self.embed.max_batch),
+            ("embed.queue_capacity", self.embed.queue_capacity),
+            ("limits.max_content_bytes", self.limits.max_content_bytes),
+            ("limits.max_ingest_batch", self.limits.max_ingest_batch),
+            ("limits.max_embed_texts", self.limits.max_embed_texts),
+            ("limits.max_search_limit", self.limits.max_search_limit),
+            ("limits.max_page_size", self.limits.max_page_size),
+            ("limits.max_query_chars", self.limits.max_query_chars),
+            ("limits.max_field_chars", self.limits.max_field_chars),
+            ("limits.max_tags", self.limits.max_tags),
+            ("limits.max_metadata_bytes", self.limits.max_metadata_bytes),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(invalid(key, "must be greater than 0"));
+        }
+        if self.database.max_connections == 0
+            || self.database.min_connections > self.database.max_connections
+        {
+            return Err(invalid(
+                "database.max_connections",
+                "must be > 0 and >= database.min_connections",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_keep_chunks_inside_the_model_window() {
+        let config = Config::default();
+        config.validate().expect("defaults validate");
+        assert!(config.chunk.max_tokens + 2 <= config.model.max_tokens);
+    }
+
+    #[test]
+    fn environment_overrides_file_and_nested_keys_work() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "selfrag.toml",
+                "data_dir = \"from-file\"\n[limits]\nmax_search_limit = 7\n",
+            )?;
+            jail.set_env("SELFRAG_DATA_DIR", "from-env");
+            jail.set_env("SELFRAG_CHUNK__OVERLAP_TOKENS", "10");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.data_dir, PathBuf::from("from-env"));
+            assert_eq!(config.limits.max_search_limit, 7);
+            assert_eq!(config.chunk.overlap_tokens, 10);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SELFRAG_CHUNK__MAX_TOKENS", "1000");
+            let err = Config::load(None).expect_err("over the model window");
+            assert!(err.to_string().contains("chunk.max_tokens"), "{err}");
+            jail.set_env("SELFRAG_CHUNK__MAX_TOKENS", "100");
+            jail.set_env("SELFRAG_DATABASE_URL", "mysql://x");
+            let err = Config::load(None).expect_err("unsupported database");
+            assert!(err.to_string().contains("database_url"), "{err}");
+            Ok(())
+        });
+    }
+}

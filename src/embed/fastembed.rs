@@ -1,0 +1,207 @@
+//! all-MiniLM-L6-v2 through fastembed on ONNX Runtime, loaded from provisioned files.
+//!
+//! Inference is CPU-bound and synchronous, so it never runs on the async runtime: a fixed number
+//! of worker threads (`embed.workers`), each owning one model session, take jobs from a bounded
+//! queue. A worker that wakes up drains whatever else is already queued (up to `embed.max_batch`
+//! texts) into the same model call, so concurrent requests share batches instead of queueing one
+//! after another.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{EmbedError, Embedder, ModelFiles, ModelFilesError, ModelInfo, Vector};
+use crate::config::{EmbedConfig, ModelConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Files(#[from] ModelFilesError),
+    #[error(
+        "cannot load ONNX Runtime from {path}: {reason}; run `scripts/setup.sh` to provision \
+         libonnxruntime 1.31.1 (1.24 or newer is required)"
+    )]
+    Runtime { path: String, reason: String },
+    #[error(
+        "cannot load the model from {path}: {reason}; run `scripts/setup.sh --force` to provision it again"
+    )]
+    Model { path: String, reason: String },
+    #[error("cannot start an embedding worker thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+struct Job {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<Vector>, EmbedError>>,
+}
+
+pub struct FastEmbedder {
+    info: ModelInfo,
+    queue: mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl FastEmbedder {
+    /// Loads ONNX Runtime and one model session per worker, then starts the workers. Blocking:
+    /// call it at start-up (or from `spawn_blocking`).
+    pub fn load(model: &ModelConfig, embed: &EmbedConfig) -> Result<Self, LoadError> {
+        let files = ModelFiles::locate(model)?;
+        // Loading the library explicitly turns a missing or too-old runtime into this error,
+        // instead of a panic on the first session. Loading it again is a no-op.
+        ort::init_from(&files.onnxruntime_lib).map_err(|err| LoadError::Runtime {
+            path: files.onnxruntime_lib.display().to_string(),
+            reason: err.to_string(),
+        })?;
+
+        let onnx = ModelFiles::read(&files.onnx)?;
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: ModelFiles::read(&files.tokenizer)?,
+            config_file: ModelFiles::read(&files.config)?,
+            special_tokens_map_file: ModelFiles::read(&files.special_tokens_map)?,
+            tokenizer_config_file: ModelFiles::read(&files.tokenizer_config)?,
+        };
+
+        let (queue, receiver) = mpsc::channel(embed.queue_capacity);
+        // A std mutex, not tokio's: only the blocking worker threads take it, and the holder
+        // blocks in `blocking_recv` on purpose so that exactly one idle worker gathers the next batch.
+        let receiver = Arc::new(Mutex::new(receiver));
+        let queued = Arc::new(AtomicUsize::new(0));
+        for index in 0..embed.workers {
+            let mut options = InitOptionsUserDefined::new().with_max_length(model.max_tokens);
+            if embed.intra_threads > 0 {
+                options = options.with_intra_threads(embed.intra_threads);
+            }
+            let user_model =
+                UserDefinedEmbeddingModel::new(onnx.clone(), clone_files(&tokenizer_files))
+                    .with_pooling(Pooling::Mean);
+            let session =
+                TextEmbedding::try_new_from_user_defined(user_model, options).map_err(|err| {
+                    LoadError::Model {
+                        path: files.onnx.display().to_string(),
+                        reason: err.to_string(),
+                    }
+                })?;
+            let receiver = Arc::clone(&receiver);
+            let queued = Arc::clone(&queued);
+            let max_batch = embed.max_batch;
+            std::thread::Builder::new()
+                .name(format!("embed-{index}"))
+                .spawn(move || run_worker(session, &receiver, &queued, max_batch))?;
+        }
+
+        Ok(FastEmbedder {
+            info: ModelInfo {
+                name: model.name.clone(),
+                dimensions: model.dimensions,
+            },
+            queue,
+            queued,
+        })
+    }
+
+    /// Texts waiting for a worker right now.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+fn clone_files(files: &TokenizerFiles) -> TokenizerFiles {
+    TokenizerFiles {
+        tokenizer_file: files.tokenizer_file.clone(),
+        config_file: files.config_file.clone(),
+        special_tokens_map_file: files.special_tokens_map_file.clone(),
+        tokenizer_config_file: files.tokenizer_config_file.clone(),
+    }
+}
+
+#[async_trait]
+impl Embedder for FastEmbedder {
+    fn model(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = texts.len();
+        let (reply, response) = oneshot::channel();
+        self.queue
+            .try_send(Job { texts, reply })
+            .map_err(|err| match err {
+                mpsc::error::TrySendError::Full(_) => EmbedError::Overloaded(self.queue_depth()),
+                mpsc::error::TrySendError::Closed(_) => EmbedError::Stopped,
+            })?;
+        self.queued.fetch_add(count, Ordering::Relaxed);
+        let vectors = response.await.map_err(|_| EmbedError::Stopped)??;
+        if vectors.len() != count {
+            return Err(EmbedError::Inference(format!(
+                "model returned {} vectors for {count} texts",
+                vectors.len()
+            )));
+        }
+        Ok(vectors)
+    }
+}
+
+fn run_worker(
+    mut session: TextEmbedding,
+    receiver: &Mutex<mpsc::Receiver<Job>>,
+    queued: &AtomicUsize,
+    max_batch: usize,
+) {
+    loop {
+        let jobs = {
+            let mut receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(first) = receiver.blocking_recv() else {
+                return; // every sender is gone: the server is shutting down
+            };
+            let mut texts = first.texts.len();
+            let mut jobs = vec![first];
+            while texts < max_batch {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        texts += job.texts.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let texts: Vec<&str> = jobs
+            .iter()
+            .flat_map(|job| job.texts.iter().map(String::as_str))
+            .collect();
+        queued.fetch_sub(texts.len(), Ordering::Relaxed);
+        // A panic inside the runtime must cost this batch, not the worker.
+        let result =
+            std::panic::catch_unwind(AssertUnwindSafe(|| session.embed(&texts, Some(max_batch))));
+        let result = match result {
+            Ok(Ok(vectors)) => Ok(vectors),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("the inference runtime panicked".to_string()),
+        };
+        match result {
+            Ok(vectors) => {
+                let mut vectors = vectors.into_iter();
+                for job in jobs {
+                    let own: Vec<Vector> = vectors.by_ref().take(job.texts.len()).collect();
+                    let _ = job.reply.send(Ok(own)); // the caller may have gone away
+                }
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "embedding batch failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err(EmbedError::Inference(reason.clone())));
+                }
+            }
+        }
+    }
+}

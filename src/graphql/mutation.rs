@@ -1,0 +1,70 @@
+//! Root fields that change the corpus.
+
+use async_graphql::{Context, ID, Object};
+
+use super::errors::ApiResult;
+use super::types::{IngestInput, IngestResult, parse_id};
+use crate::error::Error;
+use crate::ingest::{self, IngestRequest};
+use crate::services::Services;
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Chunks, embeds and stores a document, all or nothing. Identical content is stored once:
+    /// the existing document comes back with `deduplicated: true`.
+    async fn ingest_document(
+        &self,
+        ctx: &Context<'_>,
+        input: IngestInput,
+    ) -> ApiResult<IngestResult> {
+        let services = ctx.data_unchecked::<Services>();
+        let request = ingest::validate(input.into(), &services.config.limits)?;
+        Ok(ingest::ingest(services, request).await?.into())
+    }
+
+    /// Ingests several documents in order, each all or nothing. Every input is validated before
+    /// any is stored; if one then fails, those before it stay ingested and the error names it.
+    async fn ingest_documents(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<IngestInput>,
+    ) -> ApiResult<Vec<IngestResult>> {
+        let services = ctx.data_unchecked::<Services>();
+        let limits = &services.config.limits;
+        if inputs.is_empty() || inputs.len() > limits.max_ingest_batch {
+            return Err(Error::bad_input(format!(
+                "inputs must hold 1 to {} documents (limits.max_ingest_batch)",
+                limits.max_ingest_batch
+            ))
+            .into());
+        }
+        let requests: Vec<IngestRequest> = inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, input)| {
+                ingest::validate(input.into(), limits).map_err(|err| match err {
+                    Error::BadInput(message) => Error::bad_input(format!("inputs[{i}]: {message}")),
+                    other => other,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            results.push(ingest::ingest(services, request).await?.into());
+        }
+        Ok(results)
+    }
+
+    /// Deletes a document with its chunks and vectors. NOT_FOUND when there is none.
+    async fn delete_document(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let services = ctx.data_unchecked::<Services>();
+        let id = parse_id(&id, "id")?;
+        if ingest::delete_document(services, id).await? {
+            Ok(true)
+        } else {
+            Err(Error::not_found(format!("no document with id {id}")).into())
+        }
+    }
+}

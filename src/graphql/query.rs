@@ -1,0 +1,228 @@
+//! Read-only root fields.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, Object};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use uuid::Uuid;
+
+use super::errors::ApiResult;
+use super::loaders::{ChunkKey, DocumentKey, Loaders};
+use super::types::{
+    Chunk, CollectionStats, Document, DocumentFilter, Embedding, SearchFilter, SearchHit,
+    SearchResult, parse_id,
+};
+use crate::error::Error;
+use crate::search::{self, SearchRequest};
+use crate::services::Services;
+use crate::store::DocumentCursor;
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Semantic search over every chunk: the query is embedded and compared with the chunks'
+    /// vectors. `limit` is 1..100 (limits.max_search_limit); `threshold` drops hits whose
+    /// cosine similarity is below it (-1..1).
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 10)] limit: i32,
+        threshold: Option<f64>,
+        filter: Option<SearchFilter>,
+    ) -> ApiResult<SearchResult> {
+        let services = ctx.data_unchecked::<Services>();
+        let request = SearchRequest {
+            query,
+            limit: usize::try_from(limit).unwrap_or(0),
+            threshold: threshold.map(|t| t as f32),
+            filter: filter.unwrap_or_default().into_vector_filter()?,
+        };
+        let outcome = search::search(services, request).await?;
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let chunks = loaders
+            .load_many(outcome.hits.iter().map(|hit| ChunkKey(hit.id)))
+            .await?;
+        let documents = loaders
+            .load_many(outcome.hits.iter().map(|hit| DocumentKey(hit.document_id)))
+            .await?;
+        // A hit whose rows were deleted between the vector search and this lookup is dropped.
+        let hits: Vec<SearchHit> = outcome
+            .hits
+            .iter()
+            .filter_map(|hit| {
+                Some(SearchHit {
+                    score: hit.score,
+                    chunk: Chunk(chunks.get(&ChunkKey(hit.id))?.clone()),
+                    document: Document(documents.get(&DocumentKey(hit.document_id))?.clone()),
+                })
+            })
+            .collect();
+        Ok(SearchResult {
+            query: outcome.query,
+            total_hits: hits.len(),
+            hits,
+            took_ms: outcome.took_ms,
+        })
+    }
+
+    /// Embeds texts with the server's model (unit-length vectors). Up to 256 texts
+    /// (limits.max_embed_texts), each up to limits.max_query_chars characters; text beyond the
+    /// model's 256 word pieces is not read.
+    async fn embed(&self, ctx: &Context<'_>, texts: Vec<String>) -> ApiResult<Vec<Embedding>> {
+        let services = ctx.data_unchecked::<Services>();
+        let limits = &services.config.limits;
+        if texts.is_empty() || texts.len() > limits.max_embed_texts {
+            return Err(Error::bad_input(format!(
+                "texts must hold 1 to {} entries (limits.max_embed_texts)",
+                limits.max_embed_texts
+            ))
+            .into());
+        }
+        for (i, text) in texts.iter().enumerate() {
+            if text.trim().is_empty() {
+                return Err(Error::bad_input(format!("texts[{i}] is empty")).into());
+            }
+            if text.chars().count() > limits.max_query_chars {
+                return Err(Error::bad_input(format!(
+                    "texts[{i}] is longer than {} characters (limits.max_query_chars)",
+                    limits.max_query_chars
+                ))
+                .into());
+            }
+        }
+        let vectors = services.embedder.embed(texts.clone()).await?;
+        let model = services.embedder.model();
+        Ok(texts
+            .into_iter()
+            .zip(vectors)
+            .map(|(text, vector)| Embedding {
+                text,
+                dimensions: vector.len(),
+                vector,
+                model: model.name.clone(),
+            })
+            .collect())
+    }
+
+    /// One document by id; NOT_FOUND when there is none.
+    async fn document(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Document> {
+        let id = parse_id(&id, "id")?;
+        let loaders = ctx.data_unchecked::<Loaders>();
+        loaders
+            .load_one(DocumentKey(id))
+            .await?
+            .map(Document)
+            .ok_or_else(|| Error::not_found(format!("no document with id {id}")).into())
+    }
+
+    /// Documents, newest first, as a cursor connection. `first` defaults to 20, at most
+    /// limits.max_page_size.
+    async fn documents(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<DocumentFilter>,
+    ) -> ApiResult<Connection<String, Document>> {
+        let services = ctx.data_unchecked::<Services>();
+        let max = services.config.limits.max_page_size;
+        let first = match first {
+            None => 20.min(max),
+            Some(n) if n >= 1 && (n as usize) <= max => n as usize,
+            Some(_) => {
+                return Err(Error::bad_input(format!(
+                    "first must be between 1 and {max} (limits.max_page_size)"
+                ))
+                .into());
+            }
+        };
+        let after = after.as_deref().map(decode_cursor).transpose()?;
+        let mut page = services
+            .store
+            .list_documents(&filter.unwrap_or_default().into(), after, first as u64 + 1)
+            .await?;
+        let has_next = page.len() > first;
+        page.truncate(first);
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            page.into_iter()
+                .map(|doc| Edge::new(encode_cursor(&DocumentCursor::of(&doc)), Document(doc))),
+        );
+        Ok(connection)
+    }
+
+    /// Sizes of the corpus and the model that embeds it.
+    async fn collection_stats(&self, ctx: &Context<'_>) -> ApiResult<CollectionStats> {
+        let services = ctx.data_unchecked::<Services>();
+        let (documents, chunks, index) = tokio::try_join!(
+            async { services.store.count_documents().await.map_err(Error::from) },
+            async { services.store.count_chunks().await.map_err(Error::from) },
+            async { services.index.status().await.map_err(Error::from) },
+        )?;
+        let model = services.embedder.model();
+        Ok(CollectionStats {
+            documents,
+            chunks,
+            vectors: index.vectors,
+            indexed_vectors: index.indexed_vectors,
+            dimensions: model.dimensions,
+            model: model.name.clone(),
+            vector_backend: index.backend.to_string(),
+            metadata_backend: services.store.backend_name().to_string(),
+        })
+    }
+}
+
+const CURSOR_VERSION: &str = "d1";
+
+/// Opaque to clients: `d1:<created_at µs>:<id>`, base64url.
+pub fn encode_cursor(cursor: &DocumentCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{CURSOR_VERSION}:{}:{}",
+        cursor.created_at.timestamp_micros(),
+        cursor.id
+    ))
+}
+
+pub fn decode_cursor(text: &str) -> Result<DocumentCursor, Error> {
+    let malformed =
+        || Error::bad_input("malformed cursor: pass back an endCursor from a previous page");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
+    let text = String::from_utf8(bytes).map_err(|_| malformed())?;
+    let mut parts = text.splitn(3, ':');
+    let (Some(CURSOR_VERSION), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    let micros: i64 = micros.parse().map_err(|_| malformed())?;
+    Ok(DocumentCursor {
+        created_at: DateTime::from_timestamp_micros(micros).ok_or_else(malformed)?,
+        id: Uuid::parse_str(id).map_err(|_| malformed())?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let cursor = DocumentCursor {
+            created_at: crate::store::now(),
+            id: Uuid::new_v4(),
+        };
+        assert_eq!(
+            decode_cursor(&encode_cursor(&cursor)).expect("round trip"),
+            cursor
+        );
+        for bad in ["", "!!!", "ZDE6eDp5", &URL_SAFE_NO_PAD.encode("d2:1:x")] {
+            assert!(
+                matches!(decode_cursor(bad), Err(Error::BadInput(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! GraphQL object and input types. Objects wrap the domain types; names are the API's.
+
+use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::errors::ApiResult;
+use super::loaders::{DocumentChunksKey, DocumentKey, Loaders};
+use crate::error::Error;
+use crate::store;
+use crate::vector::VectorFilter;
+
+/// Parses a client-supplied ID, naming the argument when it is not a UUID.
+pub fn parse_id(id: &ID, what: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(id.as_str())
+        .map_err(|_| Error::bad_input(format!("{what} `{}` is not a valid id", id.as_str())))
+}
+
+pub struct Document(pub store::Document);
+
+/// A stored document. Its text is split into `chunks`, each embedded and searchable.
+#[Object]
+impl Document {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+    async fn source(&self) -> Option<&str> {
+        self.0.source.as_deref()
+    }
+    #[graphql(name = "type")]
+    async fn doc_type(&self) -> Option<&str> {
+        self.0.doc_type.as_deref()
+    }
+    async fn author(&self) -> Option<&str> {
+        self.0.author.as_deref()
+    }
+    async fn tags(&self) -> &[String] {
+        &self.0.tags
+    }
+    /// Free-form JSON object given at ingest.
+    async fn metadata(&self) -> Option<Json<Value>> {
+        self.0.metadata.clone().map(Json)
+    }
+    /// SHA-256 of the content; identical content is stored once.
+    async fn content_hash(&self) -> &str {
+        &self.0.content_hash
+    }
+    async fn chunk_count(&self) -> usize {
+        self.0.chunk_count
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// The document's chunks, in order.
+    async fn chunks(&self, ctx: &Context<'_>) -> ApiResult<Vec<Chunk>> {
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let chunks = loaders
+            .load_one(DocumentChunksKey(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(chunks.into_iter().map(Chunk).collect())
+    }
+}
+
+pub struct Chunk(pub store::Chunk);
+
+/// A piece of a document, small enough for the model to read whole.
+#[Object]
+impl Chunk {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Position in the document, from 0.
+    async fn index(&self) -> usize {
+        self.0.index
+    }
+    async fn content(&self) -> &str {
+        &self.0.content
+    }
+    /// Offset of the first character in the document's content, counted in Unicode characters
+    /// (scalar values). JavaScript strings count UTF-16 units: use `Array.from(text)` to slice.
+    async fn start_char(&self) -> usize {
+        self.0.start_char
+    }
+    /// One past the last character.
+    async fn end_char(&self) -> usize {
+        self.0.end_char
+    }
+    /// Word pieces of the model's tokenizer.
+    async fn token_count(&self) -> usize {
+        self.0.token_count
+    }
+    async fn document(&self, ctx: &Context<'_>) -> ApiResult<Option<Document>> {
+        let loaders = ctx.data_unchecked::<Loaders>();
+        Ok(loaders
+            .load_one(DocumentKey(self.0.document_id))
+            .await?
+            .map(Document))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SearchHit {
+    /// Cosine similarity of the query and the chunk, -1..1 (higher is closer).
+    pub score: f32,
+    pub chunk: Chunk,
+    pub document: Document,
+}
+
+#[derive(SimpleObject)]
+pub struct SearchResult {
+    pub query: String,
+    pub hits: Vec<SearchHit>,
+    pub total_hits: usize,
+    /// Server time spent on the search, in milliseconds.
+    pub took_ms: f64,
+}
+
+/// Narrows a search. Every given field must match; `tags` matches documents with any of them.
+#[derive(InputObject, Default)]
+pub struct SearchFilter {
+    pub tags: Option<Vec<String>>,
+    #[graphql(name = "type")]
+    pub doc_type: Option<String>,
+    pub source: Option<String>,
+    pub document_ids: Option<Vec<ID>>,
+}
+
+impl SearchFilter {
+    pub fn into_vector_filter(self) -> Result<VectorFilter, Error> {
+        let document_ids = self
+            .document_ids
+            .unwrap_or_default()
+            .iter()
+            .map(|id| parse_id(id, "documentIds entry"))
+            .collect::<Result<_, _>>()?;
+        Ok(VectorFilter {
+            tags: self.tags.unwrap_or_default(),
+            doc_type: self.doc_type,
+            source: self.source,
+            document_ids,
+        })
+    }
+}
+
+/// Narrows a document listing. Every given field must match; `tags` matches any of them.
+#[derive(InputObject, Default)]
+pub struct DocumentFilter {
+    pub tags: Option<Vec<String>>,
+    #[graphql(name = "type")]
+    pub doc_type: Option<String>,
+    pub source: Option<String>,
+}
+
+impl From<DocumentFilter> for store::DocumentFilter {
+    fn from(filter: DocumentFilter) -> Self {
+        store::DocumentFilter {
+            tags: filter.tags.unwrap_or_default(),
+            doc_type: filter.doc_type,
+            source: filter.source,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Embedding {
+    pub text: String,
+    pub vector: Vec<f32>,
+    pub dimensions: usize,
+    pub model: String,
+}
+
+#[derive(SimpleObject)]
+pub struct CollectionStats {
+    pub documents: u64,
+    pub chunks: u64,
+    pub vectors: u64,
+    /// Vectors reachable through the HNSW graph; the rest are searched exactly until the
+    /// background optimiser has run.
+    pub indexed_vectors: u64,
+    pub dimensions: usize,
+    pub model: String,
+    /// `embedded` (qdrant-edge in process) or `qdrant`.
+    pub vector_backend: String,
+    /// `sqlite` or `postgres`.
+    pub metadata_backend: String,
+}
+
+/// A document to ingest. `content` is required; everything else is optional.
+#[derive(InputObject)]
+pub struct IngestInput {
+    pub content: String,
+    pub title: Option<String>,
+    pub source: Option<String>,
+    #[graphql(name = "type")]
+    pub doc_type: Option<String>,
+    pub author: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// A JSON object, returned as given.
+    pub metadata: Option<Json<Value>>,
+}
+
+impl From<IngestInput> for crate::ingest::IngestRequest {
+    fn from(input: IngestInput) -> Self {
+        crate::ingest::IngestRequest {
+            content: input.content,
+            title: input.title,
+            source: input.source,
+            doc_type: input.doc_type,
+            author: input.author,
+            tags: input.tags.unwrap_or_default(),
+            metadata: input.metadata.map(|json| json.0),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct IngestResult {
+    #[graphql(skip)]
+    pub outcome: crate::ingest::IngestOutcome,
+    pub chunks_created: usize,
+    /// True when identical content was already stored: `document` is that document.
+    pub deduplicated: bool,
+    pub embedding_ms: f64,
+    pub total_ms: f64,
+}
+
+#[ComplexObject]
+impl IngestResult {
+    async fn document(&self) -> Document {
+        Document(self.outcome.document.clone())
+    }
+}
+
+impl From<crate::ingest::IngestOutcome> for IngestResult {
+    fn from(outcome: crate::ingest::IngestOutcome) -> Self {
+        IngestResult {
+            chunks_created: outcome.chunks_created,
+            deduplicated: outcome.deduplicated,
+            embedding_ms: outcome.embedding_ms,
+            total_ms: outcome.total_ms,
+            outcome,
+        }
+    }
+}

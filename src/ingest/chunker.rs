@@ -1,0 +1,78 @@
+//! Splits a document into chunks that fit the model's window, with exact character offsets.
+//!
+//! `text-splitter` does the splitting (paragraphs, then sentences, then words, then characters),
+//! sized in word pieces of the model's own tokenizer: a chunk measured in characters could exceed
+//! the 256-piece window (code, numbers, non-Latin scripts) and have its tail silently truncated,
+//! never to be found by search.
+
+use text_splitter::{ChunkConfig, ChunkConfigError, TextSplitter};
+use tokenizers::Tokenizer;
+
+/// One piece of a document, as embedded and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextChunk {
+    pub index: usize,
+    pub content: String,
+    /// Offset of the first character, in Unicode scalar values from the start of the document.
+    pub start_char: usize,
+    /// One past the last character.
+    pub end_char: usize,
+    /// Word pieces, without [CLS]/[SEP].
+    pub token_count: usize,
+}
+
+pub struct Chunker {
+    splitter: TextSplitter<Tokenizer>,
+    counter: Tokenizer,
+    max_tokens: usize,
+}
+
+impl Chunker {
+    pub fn new(
+        mut tokenizer: Tokenizer,
+        max_tokens: usize,
+        overlap_tokens: usize,
+    ) -> Result<Self, ChunkConfigError> {
+        // The tokenizer.json of sentence-transformers models enables truncation and padding;
+        // sizing must see the real length of every candidate chunk.
+        tokenizer.with_truncation(None).ok();
+        tokenizer.with_padding(None);
+        let config = ChunkConfig::new(max_tokens)
+            .with_sizer(tokenizer.clone())
+            .with_overlap(overlap_tokens)?
+            .with_trim(true);
+        Ok(Chunker {
+            splitter: TextSplitter::new(config),
+            counter: tokenizer,
+            max_tokens,
+        })
+    }
+
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// Word pieces in `text`, without special tokens.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.counter
+            .encode_fast(text, false)
+            .map(|encoding| encoding.len())
+            .unwrap_or_default()
+    }
+
+    /// Splits `text`. Only whitespace between chunks is left out; every other character is in at
+    /// least one chunk. CPU-bound: call it off the async runtime for large documents.
+    pub fn chunk(&self, text: &str) -> Vec<TextChunk> {
+        self.splitter
+            .chunk_char_indices(text)
+            .enumerate()
+            .map(|(index, piece)| TextChunk {
+                index,
+                content: piece.chunk.to_owned(),
+                start_char: piece.char_offset,
+                end_char: piece.char_offset + piece.chunk.chars().count(),
+                token_count: self.count_tokens(piece.chunk),
+            })
+            .collect()
+    }
+}

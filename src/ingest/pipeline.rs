@@ -1,0 +1,292 @@
+//! Ingest: validate → deduplicate → chunk → embed → store metadata and vectors, all or nothing.
+//!
+//! The metadata rows are written in a transaction that commits only after the vectors are stored;
+//! if the vector write fails the transaction rolls back, and if the commit fails the vectors are
+//! deleted again. Identical content is stored once: a lookup by hash answers the common case, the
+//! unique constraint on the hash settles concurrent ingests (from this or another replica).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::Limits;
+use crate::error::{Error, Result};
+use crate::services::Services;
+use crate::store::{self, Chunk, Document, InsertError, NewDocument};
+use crate::vector::VectorPoint;
+
+#[derive(Debug, Clone, Default)]
+pub struct IngestRequest {
+    pub content: String,
+    pub title: Option<String>,
+    pub source: Option<String>,
+    pub doc_type: Option<String>,
+    pub author: Option<String>,
+    pub tags: Vec<String>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    pub document: Document,
+    pub chunks_created: usize,
+    pub deduplicated: bool,
+    pub embedding_ms: f64,
+    pub total_ms: f64,
+}
+
+/// SHA-256 of the exact bytes, hex-encoded: the identity used for deduplication.
+pub fn content_hash(content: &str) -> String {
+    hex::encode(Sha256::digest(content.as_bytes()))
+}
+
+/// Checks a request against the configured limits and normalises it (trimmed fields, tags
+/// deduplicated in order). Nothing is touched before every input of a batch has passed.
+pub fn validate(mut request: IngestRequest, limits: &Limits) -> Result<IngestRequest> {
+    if request.content.trim().is_empty() {
+        return Err(Error::bad_input("content must not be empty"));
+    }
+    if request.content.len() > limits.max_content_bytes {
+        return Err(Error::bad_input(format!(
+            "content is {} bytes; the limit is {} (limits.max_content_bytes)",
+            request.content.len(),
+            limits.max_content_bytes
+        )));
+    }
+    let field = |name: &str, value: Option<String>| -> Result<Option<String>> {
+        let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        if value.chars().count() > limits.max_field_chars {
+            return Err(Error::bad_input(format!(
+                "{name} is longer than {} characters (limits.max_field_chars)",
+                limits.max_field_chars
+            )));
+        }
+        Ok(Some(value))
+    };
+    request.title = field("title", request.title)?;
+    request.source = field("source", request.source)?;
+    request.doc_type = field("type", request.doc_type)?;
+    request.author = field("author", request.author)?;
+    let mut tags: Vec<String> = Vec::with_capacity(request.tags.len());
+    for tag in std::mem::take(&mut request.tags) {
+        let tag =
+            field("tag", Some(tag))?.ok_or_else(|| Error::bad_input("tags must not be empty"))?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > limits.max_tags {
+        return Err(Error::bad_input(format!(
+            "more than {} tags (limits.max_tags)",
+            limits.max_tags
+        )));
+    }
+    request.tags = tags;
+    if let Some(metadata) = &request.metadata {
+        if !metadata.is_object() {
+            return Err(Error::bad_input("metadata must be a JSON object"));
+        }
+        let size = serde_json::to_vec(metadata)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > limits.max_metadata_bytes {
+            return Err(Error::bad_input(format!(
+                "metadata is {size} bytes serialised; the limit is {} (limits.max_metadata_bytes)",
+                limits.max_metadata_bytes
+            )));
+        }
+    }
+    Ok(request)
+}
+
+/// Ingests one validated request (see [`validate`]).
+pub async fn ingest(services: &Services, request: IngestRequest) -> Result<IngestOutcome> {
+    let started = Instant::now();
+    let hash = content_hash(&request.content);
+    if let Some(existing) = services.store.find_by_hash(&hash).await? {
+        return Ok(deduplicated(existing, started));
+    }
+
+    let chunker = Arc::clone(&services.chunker);
+    let (content, chunks) = tokio::task::spawn_blocking(move || {
+        let chunks = chunker.chunk(&request.content);
+        (request, chunks)
+    })
+    .await
+    .map_err(|err| Error::internal(anyhow::anyhow!("chunking failed: {err}")))?;
+    let request = content;
+
+    let embedding_started = Instant::now();
+    let vectors = services
+        .embedder
+        .embed(chunks.iter().map(|c| c.content.clone()).collect())
+        .await?;
+    let embedding_ms = elapsed_ms(embedding_started);
+
+    let id = Uuid::new_v4();
+    let stored_chunks: Vec<Chunk> = chunks
+        .into_iter()
+        .map(|c| Chunk {
+            id: chunk_id(id, c.index),
+            document_id: id,
+            index: c.index,
+            content: c.content,
+            start_char: c.start_char,
+            end_char: c.end_char,
+            token_count: c.token_count,
+        })
+        .collect();
+    let points: Vec<VectorPoint> = stored_chunks
+        .iter()
+        .zip(vectors)
+        .map(|(chunk, vector)| VectorPoint {
+            id: chunk.id,
+            document_id: id,
+            vector,
+            tags: request.tags.clone(),
+            doc_type: request.doc_type.clone(),
+            source: request.source.clone(),
+        })
+        .collect();
+    let document = Document {
+        id,
+        title: request.title,
+        source: request.source,
+        doc_type: request.doc_type,
+        author: request.author,
+        tags: request.tags,
+        metadata: request.metadata,
+        content_hash: hash.clone(),
+        chunk_count: stored_chunks.len(),
+        created_at: store::now(),
+    };
+    let chunks_created = stored_chunks.len();
+    let new = NewDocument {
+        document: document.clone(),
+        content: request.content,
+    };
+
+    let pending = match services.store.begin_insert(new, stored_chunks).await {
+        Ok(pending) => pending,
+        Err(InsertError::Duplicate) => {
+            // Stored a moment ago by a concurrent ingest: answer with that document.
+            let existing = services.store.find_by_hash(&hash).await?.ok_or_else(|| {
+                Error::internal(anyhow::anyhow!("duplicate content hash {hash} vanished"))
+            })?;
+            return Ok(deduplicated(existing, started));
+        }
+        Err(InsertError::Store(err)) => return Err(err.into()),
+    };
+    if let Err(err) = services.index.upsert(points).await {
+        let _ = pending.rollback().await;
+        // The upsert may have partly applied before failing.
+        if let Err(cleanup) = services.index.delete_document(id).await {
+            tracing::error!(document = %id, error = %cleanup, "cannot remove vectors of a failed ingest");
+        }
+        return Err(err.into());
+    }
+    if let Err(err) = pending.commit().await {
+        if let Err(cleanup) = services.index.delete_document(id).await {
+            tracing::error!(document = %id, error = %cleanup, "cannot remove vectors of a failed ingest");
+        }
+        return Err(err.into());
+    }
+    tracing::info!(document = %id, chunks = chunks_created, embedding_ms, "document ingested");
+    Ok(IngestOutcome {
+        document,
+        chunks_created,
+        deduplicated: false,
+        embedding_ms,
+        total_ms: elapsed_ms(started),
+    })
+}
+
+/// Deletes a document's vectors, then its rows. Returns whether it existed.
+///
+/// Vectors go first: if the row delete then fails, a retry finishes the job, whereas rows
+/// deleted first would leave orphan vectors that nothing points at.
+pub async fn delete_document(services: &Services, id: Uuid) -> Result<bool> {
+    if services.store.documents_by_ids(&[id]).await?.is_empty() {
+        return Ok(false);
+    }
+    services.index.delete_document(id).await?;
+    Ok(services.store.delete_document(id).await?)
+}
+
+/// A chunk's id, also its vector's point id: stable for a (document, position).
+pub fn chunk_id(document_id: Uuid, index: usize) -> Uuid {
+    Uuid::new_v5(&document_id, index.to_string().as_bytes())
+}
+
+fn deduplicated(document: Document, started: Instant) -> IngestOutcome {
+    IngestOutcome {
+        chunks_created: 0,
+        document,
+        deduplicated: true,
+        embedding_ms: 0.0,
+        total_ms: elapsed_ms(started),
+    }
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(content: &str) -> IngestRequest {
+        IngestRequest {
+            content: content.into(),
+            ..IngestRequest::default()
+        }
+    }
+
+    #[test]
+    fn blank_and_oversized_content_is_refused() {
+        let limits = Limits {
+            max_content_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            validate(request(" \n\t"), &limits),
+            Err(Error::BadInput(_))
+        ));
+        assert!(matches!(
+            validate(request("01234567890"), &limits),
+            Err(Error::BadInput(_))
+        ));
+        assert!(validate(request("0123456789"), &limits).is_ok());
+    }
+
+    #[test]
+    fn tags_are_trimmed_and_deduplicated_in_order() {
+        let mut req = request("text");
+        req.tags = vec![" b ".into(), "a".into(), "b".into()];
+        let req = validate(req, &Limits::default()).expect("valid");
+        assert_eq!(req.tags, vec!["b".to_string(), "a".to_string()]);
+        let mut req = request("text");
+        req.tags = vec!["  ".into()];
+        assert!(validate(req, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn metadata_must_be_an_object() {
+        let mut req = request("text");
+        req.metadata = Some(serde_json::json!([1, 2]));
+        assert!(validate(req, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn chunk_ids_are_stable_and_distinct() {
+        let doc = Uuid::new_v4();
+        assert_eq!(chunk_id(doc, 3), chunk_id(doc, 3));
+        assert_ne!(chunk_id(doc, 3), chunk_id(doc, 4));
+    }
+}

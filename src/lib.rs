@@ -1,0 +1,34 @@
+//! selfrag: self-hosted semantic search over GraphQL.
+//!
+//! # Layout
+//!
+//! - [`config`]: one typed configuration (defaults < `selfrag.toml` < `SELFRAG_*`), validated at start.
+//! - [`app`]: builds the backends from configuration, binds the listener, runs until shutdown.
+//! - [`http`]: the axum router: GraphQL at `/graphql`, probes under `/health/`.
+//! - [`graphql`]: the schema (queries, mutations, per-request DataLoaders), independent of HTTP.
+//! - [`ingest`]: validation, chunking (text-splitter sized in model tokens), the all-or-nothing pipeline.
+//! - [`search`]: query validation, embedding, vector search.
+//! - [`embed`]: the `Embedder` trait and the fastembed/ONNX Runtime implementation, which batches
+//!   concurrent requests on dedicated inference threads.
+//! - [`store`]: documents and chunks in SQLite or PostgreSQL through SeaORM.
+//! - [`vector`]: the `VectorIndex` trait and the embedded qdrant-edge index.
+//! - [`error`]: the domain error and its stable codes, mapped to GraphQL/HTTP at the edges.
+//!
+//! A request flows `http` → `graphql` → `search`/`ingest` → (`embed`, `store`, `vector`); the
+//! inner modules know nothing of HTTP or GraphQL.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod embed;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod ingest;
+pub mod search;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+pub mod vector;
+
+pub use error::{Error, ErrorCode, Result};

@@ -1,0 +1,20 @@
+//! The one context every transport shares: configuration and the four backends.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::ingest::Chunker;
+use crate::store::MetadataStore;
+use crate::vector::VectorIndex;
+
+/// Cheap to clone (every field is shared). Handed to GraphQL as schema data and to the plain
+/// HTTP routes as axum state, so both see the same backends.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub store: MetadataStore,
+    pub index: Arc<dyn VectorIndex>,
+    pub embedder: Arc<dyn Embedder>,
+    pub chunker: Arc<Chunker>,
+}

@@ -1,0 +1,19 @@
+//! Logging set-up. `RUST_LOG` filters (default `info`); `SELFRAG_LOG_FORMAT=json` switches to
+//! one JSON object per line for log shippers.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,ort=warn,sqlx=warn"));
+    let json = std::env::var("SELFRAG_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // `try_init`: a second call (tests, embedding) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

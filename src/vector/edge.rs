@@ -1,0 +1,380 @@
+//! The embedded vector index: qdrant-edge 0.7.2, the Qdrant engine in process.
+//!
+//! qdrant-edge's API is synchronous, so every call goes through `spawn_blocking`. Its `flush`
+//! panics when it cannot take the WAL or segment lock at once, so writes, flushes and
+//! optimisation pass through one `write_gate`; searches never take it. The HNSW graph is built by
+//! `optimize()`, which a background task runs after ingests have been quiet for a while; until
+//! then segments are searched exactly.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use qdrant_edge::external::serde_json::{Value, json};
+use qdrant_edge::{
+    AnyVariants, Condition, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder,
+    EdgeOptimizersConfig, EdgeShard, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
+    Filter, HnswIndexConfig, Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, QueryEnum, QueryRequest, ScoringQuery,
+    SearchParams, UpdateOperation, ValueVariants, WithPayloadInterface, WithVector,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::config::IndexConfig;
+
+use super::{
+    IndexError, IndexIdentity, IndexStatus, ScoredPoint, VectorFilter, VectorIndex, VectorPoint,
+    VectorQuery,
+};
+
+const IDENTITY_FILE: &str = "selfrag-index.json";
+const SHARD_DIR: &str = "shard";
+/// Payload keys; each has a keyword index so filtered search stays fast.
+const KEY_DOCUMENT: &str = "document_id";
+const KEY_TAGS: &str = "tags";
+const KEY_TYPE: &str = "type";
+const KEY_SOURCE: &str = "source";
+
+struct Inner {
+    shard: EdgeShard,
+    /// Serialises writes, flushes and optimisation (see the module comment). A std mutex: it is
+    /// only taken on blocking threads.
+    write_gate: Mutex<()>,
+}
+
+pub struct EdgeIndex {
+    inner: Arc<Inner>,
+    path: PathBuf,
+    /// Wakes the background optimiser after a write.
+    written: Arc<Notify>,
+}
+
+impl EdgeIndex {
+    /// Opens the index in `dir`, creating it on first use, and refuses one built for another model.
+    /// Blocking.
+    pub fn open(
+        dir: &Path,
+        identity: &IndexIdentity,
+        settings: &IndexConfig,
+    ) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir)?;
+        check_identity(dir, identity)?;
+        let shard_dir = dir.join(SHARD_DIR);
+        let optimizers = EdgeOptimizersConfig {
+            indexing_threshold: Some(settings.indexing_threshold_kb),
+            ..EdgeOptimizersConfig::default()
+        };
+        let config = EdgeConfigBuilder::new()
+            .vector(
+                DEFAULT_VECTOR_NAME,
+                EdgeVectorParamsBuilder::new(identity.dimensions, Distance::Cosine).build(),
+            )
+            .optimizers(optimizers)
+            .hnsw_config(HnswIndexConfig {
+                full_scan_threshold: settings.full_scan_threshold_kb,
+                ..HnswIndexConfig::default()
+            })
+            .build();
+        let fresh = !shard_dir.exists();
+        std::fs::create_dir_all(&shard_dir)?;
+        let shard = if fresh {
+            EdgeShard::new(&shard_dir, config)
+        } else {
+            EdgeShard::load(&shard_dir, Some(config))
+        }
+        .map_err(backend)?;
+        if fresh {
+            for key in [KEY_DOCUMENT, KEY_TAGS, KEY_TYPE, KEY_SOURCE] {
+                shard
+                    .update(UpdateOperation::FieldIndexOperation(
+                        FieldIndexOperations::CreateIndex(CreateIndex {
+                            field_name: key
+                                .try_into()
+                                .map_err(|_| IndexError::Backend(format!("bad key {key}")))?,
+                            field_schema: Some(PayloadFieldSchema::FieldType(
+                                PayloadSchemaType::Keyword,
+                            )),
+                        }),
+                    ))
+                    .map_err(backend)?;
+            }
+            shard.flush();
+            write_identity(dir, identity)?;
+        }
+        Ok(EdgeIndex {
+            inner: Arc::new(Inner {
+                shard,
+                write_gate: Mutex::new(()),
+            }),
+            path: dir.to_path_buf(),
+            written: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Builds HNSW graphs in the background once writes have been quiet for `delay`, one run at a
+    /// time. Returns the task, which ends when the index is dropped.
+    pub fn spawn_optimizer(&self, delay: Duration) -> tokio::task::JoinHandle<()> {
+        let inner = Arc::downgrade(&self.inner);
+        let written = Arc::clone(&self.written);
+        tokio::spawn(async move {
+            loop {
+                written.notified().await;
+                // Debounce: wait until no write has arrived for `delay`.
+                while tokio::time::timeout(delay, written.notified())
+                    .await
+                    .is_ok()
+                {}
+                let Some(inner) = inner.upgrade() else { return };
+                let started = std::time::Instant::now();
+                let result = tokio::task::spawn_blocking(move || inner.optimize()).await;
+                match result {
+                    Ok(Ok(changed)) => tracing::info!(
+                        changed,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "vector index optimised"
+                    ),
+                    Ok(Err(err)) => {
+                        tracing::error!(error = %err, "vector index optimisation failed")
+                    }
+                    Err(err) => tracing::error!(error = %err, "vector index optimisation panicked"),
+                }
+            }
+        })
+    }
+
+    /// Runs the optimiser now and waits for it (tests and the recall report use this).
+    pub async fn optimize_now(&self) -> Result<bool, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.optimize()).await
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write(&self, operation: UpdateOperation) -> Result<(), IndexError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let _gate = inner
+                .write_gate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            inner.shard.update(operation).map_err(backend)?;
+            // Durable before we report success: the metadata store commits right after this.
+            inner.shard.flush();
+            Ok(())
+        })
+        .await?;
+        self.written.notify_one();
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn optimize(&self) -> Result<bool, IndexError> {
+        let _gate = self
+            .write_gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let changed = self.shard.optimize().map_err(backend)?;
+        self.shard.flush();
+        Ok(changed)
+    }
+}
+
+#[async_trait]
+impl VectorIndex for EdgeIndex {
+    async fn upsert(&self, points: Vec<VectorPoint>) -> Result<(), IndexError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let points = points
+            .into_iter()
+            .map(|point| {
+                let payload = json!({
+                    KEY_DOCUMENT: point.document_id.to_string(),
+                    KEY_TAGS: point.tags,
+                    KEY_TYPE: point.doc_type,
+                    KEY_SOURCE: point.source,
+                });
+                PointStruct::new(PointId::Uuid(point.id), point.vector, payload).into()
+            })
+            .collect();
+        self.write(UpdateOperation::PointOperation(
+            PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+        ))
+        .await
+    }
+
+    async fn search(&self, query: VectorQuery) -> Result<Vec<ScoredPoint>, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        let request = QueryRequest {
+            prefetches: vec![],
+            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                query: query.vector.into(),
+                using: None,
+            }))),
+            filter: to_filter(&query.filter),
+            score_threshold: query.threshold.map(Into::into),
+            limit: query.limit,
+            offset: 0,
+            params: Some(SearchParams {
+                exact: query.exact,
+                ..SearchParams::default()
+            }),
+            with_vector: WithVector::Bool(false),
+            with_payload: WithPayloadInterface::Bool(true),
+        };
+        let found = blocking(move || inner.shard.query(request).map_err(backend)).await?;
+        found
+            .into_iter()
+            .map(|point| {
+                let id = match point.id {
+                    PointId::Uuid(id) => id,
+                    PointId::NumId(n) => {
+                        return Err(IndexError::Backend(format!(
+                            "unexpected numeric point id {n}"
+                        )));
+                    }
+                };
+                let document_id = point
+                    .payload
+                    .as_ref()
+                    .and_then(|payload| payload.0.get(KEY_DOCUMENT))
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .ok_or_else(|| IndexError::Backend(format!("point {id} has no document id")))?;
+                Ok(ScoredPoint {
+                    id,
+                    document_id,
+                    score: point.score,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError> {
+        let filter = to_filter(&VectorFilter {
+            document_ids: vec![document_id],
+            ..VectorFilter::default()
+        })
+        .unwrap_or_default();
+        self.write(UpdateOperation::PointOperation(
+            PointOperations::DeletePointsByFilter(filter),
+        ))
+        .await
+    }
+
+    async fn status(&self) -> Result<IndexStatus, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        let info = blocking(move || Ok(inner.shard.info())).await?;
+        Ok(IndexStatus {
+            backend: "embedded",
+            vectors: info.points_count as u64,
+            indexed_vectors: info.indexed_vectors_count as u64,
+            segments: info.segments_count,
+        })
+    }
+}
+
+/// Maps our filter onto Qdrant conditions: every given field must match; tags match any-of.
+fn to_filter(filter: &VectorFilter) -> Option<Filter> {
+    if filter.is_empty() {
+        return None;
+    }
+    let keyword = |key: &str, value: &str| {
+        Condition::Field(FieldCondition::new_match(
+            key.try_into()
+                .expect("static payload keys are valid JSON paths"),
+            Match::new_value(ValueVariants::String(value.to_owned())),
+        ))
+    };
+    let any = |key: &str, values: Vec<String>| {
+        Condition::Field(FieldCondition::new_match(
+            key.try_into()
+                .expect("static payload keys are valid JSON paths"),
+            Match::new_any(AnyVariants::Strings(values.into_iter().collect())),
+        ))
+    };
+    let mut must = Vec::new();
+    if !filter.tags.is_empty() {
+        must.push(any(KEY_TAGS, filter.tags.clone()));
+    }
+    if let Some(doc_type) = &filter.doc_type {
+        must.push(keyword(KEY_TYPE, doc_type));
+    }
+    if let Some(source) = &filter.source {
+        must.push(keyword(KEY_SOURCE, source));
+    }
+    if !filter.document_ids.is_empty() {
+        must.push(any(
+            KEY_DOCUMENT,
+            filter.document_ids.iter().map(Uuid::to_string).collect(),
+        ));
+    }
+    Some(Filter {
+        must: Some(must),
+        ..Filter::default()
+    })
+}
+
+fn check_identity(dir: &Path, configured: &IndexIdentity) -> Result<(), IndexError> {
+    let path = dir.join(IDENTITY_FILE);
+    let found: IndexIdentity = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|err| IndexError::Backend(format!("{} is corrupt: {err}", path.display())))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    if &found != configured {
+        return Err(IndexError::ModelMismatch {
+            path: dir.display().to_string(),
+            found: found.to_string(),
+            configured: configured.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn write_identity(dir: &Path, identity: &IndexIdentity) -> Result<(), IndexError> {
+    let bytes =
+        serde_json::to_vec_pretty(identity).map_err(|err| IndexError::Backend(err.to_string()))?;
+    std::fs::write(dir.join(IDENTITY_FILE), bytes)?;
+    Ok(())
+}
+
+fn backend(err: impl std::fmt::Display) -> IndexError {
+    IndexError::Backend(err.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, IndexError> + Send + 'static,
+) -> Result<T, IndexError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| IndexError::Backend(format!("index task failed: {err}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_filter_is_no_filter() {
+        assert!(to_filter(&VectorFilter::default()).is_none());
+    }
+
+    #[test]
+    fn every_given_field_becomes_one_must_condition() {
+        let filter = to_filter(&VectorFilter {
+            tags: vec!["a".into(), "b".into()],
+            doc_type: Some("note".into()),
+            source: Some("wiki".into()),
+            document_ids: vec![Uuid::nil()],
+        })
+        .expect("a filter");
+        assert_eq!(filter.must.map(|m| m.len()), Some(4));
+    }
+}

@@ -1,0 +1,132 @@
+//! Where chunk vectors live and how they are searched.
+//!
+//! [`VectorIndex`] is ours: no backend's types cross it, so the search and ingest code, and the
+//! integration suite, are the same whichever index serves. The embedded default is
+//! [`EdgeIndex`] (qdrant-edge, in process, persisted under the data directory).
+
+#[cfg(feature = "embedded-index")]
+mod edge;
+
+#[cfg(feature = "embedded-index")]
+pub use edge::EdgeIndex;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::embed::{ModelInfo, Vector};
+
+/// One chunk's vector and the payload that search filters on.
+#[derive(Debug, Clone)]
+pub struct VectorPoint {
+    /// Equal to the chunk id, which is a UUIDv5 of (document id, chunk index): re-upserting a
+    /// document's chunks overwrites instead of duplicating.
+    pub id: Uuid,
+    pub document_id: Uuid,
+    pub vector: Vector,
+    pub tags: Vec<String>,
+    pub doc_type: Option<String>,
+    pub source: Option<String>,
+}
+
+/// The small filter language every backend supports. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VectorFilter {
+    /// Any of these tags.
+    pub tags: Vec<String>,
+    pub doc_type: Option<String>,
+    pub source: Option<String>,
+    /// Only these documents.
+    pub document_ids: Vec<Uuid>,
+}
+
+impl VectorFilter {
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+            && self.doc_type.is_none()
+            && self.source.is_none()
+            && self.document_ids.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VectorQuery {
+    pub vector: Vector,
+    pub limit: usize,
+    /// Lowest cosine similarity returned.
+    pub threshold: Option<f32>,
+    pub filter: VectorFilter,
+    /// Brute force instead of the HNSW graph: the ground truth for recall measurements.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPoint {
+    pub id: Uuid,
+    pub document_id: Uuid,
+    pub score: f32,
+}
+
+/// A snapshot of the index for stats and health.
+#[derive(Debug, Clone)]
+pub struct IndexStatus {
+    pub backend: &'static str,
+    pub vectors: u64,
+    /// Vectors reachable through the HNSW graph; the rest are searched exactly.
+    pub indexed_vectors: u64,
+    pub segments: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(
+        "the vector index at {path} was built with {found}, but the server is configured for {configured}; \
+         use another data directory or re-ingest into an empty one"
+    )]
+    ModelMismatch {
+        path: String,
+        found: String,
+        configured: String,
+    },
+    #[error("vector index I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("vector index operation failed: {0}")]
+    Backend(String),
+}
+
+impl From<IndexError> for crate::Error {
+    fn from(err: IndexError) -> Self {
+        crate::Error::unavailable("the vector index is unavailable", err)
+    }
+}
+
+#[async_trait]
+pub trait VectorIndex: Send + Sync + 'static {
+    /// Inserts or overwrites points; visible to searches when this returns.
+    async fn upsert(&self, points: Vec<VectorPoint>) -> Result<(), IndexError>;
+    async fn search(&self, query: VectorQuery) -> Result<Vec<ScoredPoint>, IndexError>;
+    /// Removes every point of the document (one delete-by-filter).
+    async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError>;
+    async fn status(&self) -> Result<IndexStatus, IndexError>;
+}
+
+/// The record kept beside an index so that vectors of two models are never mixed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IndexIdentity {
+    pub model: String,
+    pub dimensions: usize,
+}
+
+impl From<&ModelInfo> for IndexIdentity {
+    fn from(model: &ModelInfo) -> Self {
+        IndexIdentity {
+            model: model.name.clone(),
+            dimensions: model.dimensions,
+        }
+    }
+}
+
+impl std::fmt::Display for IndexIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}-d)", self.model, self.dimensions)
+    }
+}

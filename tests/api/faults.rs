@@ -1,0 +1,56 @@
+//! Fault injection around the real parts: each wrapper delegates to a real backend and fails
+//! only when a test switches the fault on, so the failure paths run against real storage.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use selfrag::embed::{EmbedError, Embedder, ModelInfo, Vector};
+use selfrag::vector::{
+    IndexError, IndexStatus, ScoredPoint, VectorIndex, VectorPoint, VectorQuery,
+};
+use uuid::Uuid;
+
+pub struct FlakyIndex {
+    pub inner: Arc<dyn VectorIndex>,
+    /// When set, upserts write their points and then fail, as a crash mid-write would.
+    pub fail_upserts: AtomicBool,
+}
+
+#[async_trait]
+impl VectorIndex for FlakyIndex {
+    async fn upsert(&self, points: Vec<VectorPoint>) -> Result<(), IndexError> {
+        self.inner.upsert(points).await?;
+        if self.fail_upserts.load(Ordering::SeqCst) {
+            return Err(IndexError::Backend("injected upsert failure".into()));
+        }
+        Ok(())
+    }
+    async fn search(&self, query: VectorQuery) -> Result<Vec<ScoredPoint>, IndexError> {
+        self.inner.search(query).await
+    }
+    async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError> {
+        self.inner.delete_document(document_id).await
+    }
+    async fn status(&self) -> Result<IndexStatus, IndexError> {
+        self.inner.status().await
+    }
+}
+
+pub struct FlakyEmbedder {
+    pub inner: Arc<dyn Embedder>,
+    pub fail: AtomicBool,
+}
+
+#[async_trait]
+impl Embedder for FlakyEmbedder {
+    fn model(&self) -> &ModelInfo {
+        self.inner.model()
+    }
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, EmbedError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(EmbedError::Stopped);
+        }
+        self.inner.embed(texts).await
+    }
+}

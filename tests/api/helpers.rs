@@ -1,0 +1,323 @@
+//! `TestApp`: the real server on port 0 with its own data directory (and its own PostgreSQL
+//! database for the PostgreSQL run), driven over HTTP like a client would.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use selfrag::app::{App, Overrides};
+use selfrag::config::Config;
+use selfrag::embed::{Embedder, FastEmbedder};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// Which metadata store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The provisioned model, as `scripts/setup.sh` leaves it.
+pub fn model_config() -> selfrag::config::ModelConfig {
+    let defaults = selfrag::config::ModelConfig::default();
+    let base = std::env::var_os("SELFRAG_PROVISION_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".selfrag"));
+    selfrag::config::ModelConfig {
+        dir: base.join("models/all-MiniLM-L6-v2"),
+        onnxruntime_lib: base.join("onnxruntime/libonnxruntime.so"),
+        ..defaults
+    }
+}
+
+/// One model for the whole test process: loading it per test would cost time and memory
+/// without testing anything more.
+pub fn shared_embedder() -> Arc<dyn Embedder> {
+    static EMBEDDER: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
+    EMBEDDER
+        .get_or_init(|| {
+            let config = Config::default();
+            Arc::new(
+                FastEmbedder::load(&model_config(), &config.embed).unwrap_or_else(|err| {
+                    panic!(
+                        "{err}\n(the test suite needs the provisioned model: run scripts/test.sh)"
+                    )
+                }),
+            )
+        })
+        .clone()
+}
+
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().expect("valid address"),
+        data_dir: data_dir.to_path_buf(),
+        model: model_config(),
+        ..Config::default()
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub data_dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _database: Option<TestDatabase>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts an app after `tweak` has adjusted its configuration.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_custom(backend, tweak, |_| Overrides::default()).await
+    }
+
+    /// Starts an app with parts of its own (fault-injecting wrappers around the real ones).
+    /// The shared model is used unless `overrides` supplies an embedder.
+    pub async fn spawn_custom(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        overrides: impl FnOnce(&Config) -> Overrides,
+    ) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(data_dir.path());
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                config.database_url = Some(database.url.clone());
+                Some(database)
+            }
+        };
+        tweak(&mut config);
+        let overrides = overrides(&config);
+        Self::start(config, data_dir, database, overrides).await
+    }
+
+    async fn start(
+        config: Config,
+        data_dir: TempDir,
+        database: Option<TestDatabase>,
+        mut overrides: Overrides,
+    ) -> TestApp {
+        overrides.embedder.get_or_insert_with(shared_embedder);
+        let app = App::build(config, overrides).await.expect("app starts");
+        let base_url = format!("http://{}", app.local_addr());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stop.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestApp {
+            base_url,
+            client: reqwest::Client::new(),
+            data_dir,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _database: database,
+        }
+    }
+
+    /// Stops the server, waits for it to release the data directory, and starts a new one on
+    /// the same data (a restart).
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let config = test_config(self.data_dir.path());
+        let data_dir =
+            std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        let database = self._database.take();
+        let mut config = config;
+        if let Some(db) = &database {
+            config.database_url = Some(db.url.clone());
+        }
+        Self::start(config, data_dir, database, Overrides::default()).await
+    }
+
+    /// Drops this app's PostgreSQL database under it, as an outage would.
+    pub fn drop_database(&mut self) {
+        drop(self._database.take().expect("a PostgreSQL app"));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task ends cleanly");
+        }
+    }
+
+    /// POSTs a GraphQL operation and returns the whole response body.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.expect("JSON response")
+    }
+
+    /// Like [`graphql`](Self::graphql) but asserts there were no errors and returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.graphql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    pub async fn ingest(&self, input: Value) -> Value {
+        self.data(
+            "mutation($input: IngestInput!) { ingestDocument(input: $input) {
+                chunksCreated deduplicated embeddingMs totalMs
+                document { id title tags type source chunkCount contentHash createdAt }
+            } }",
+            json!({ "input": input }),
+        )
+        .await["ingestDocument"]
+            .clone()
+    }
+
+    pub async fn search(&self, query: &str, limit: usize, filter: Value) -> Value {
+        self.data(
+            "query($q: String!, $limit: Int, $filter: SearchFilter) {
+                search(query: $q, limit: $limit, filter: $filter) {
+                    query totalHits tookMs
+                    hits { score chunk { id index content startChar endChar } document { id title tags } }
+                } }",
+            json!({ "q": query, "limit": limit, "filter": filter }),
+        )
+        .await["search"]
+            .clone()
+    }
+
+    pub async fn delete(&self, id: &str) -> Value {
+        self.graphql(
+            "mutation($id: ID!) { deleteDocument(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// The first error's `extensions.code` of a GraphQL response.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {body:#}"))
+}
+
+/// A PostgreSQL database of the test's own, dropped afterwards.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh database on `SELFRAG_TEST_DATABASE_URL`. Under CI the PostgreSQL suite
+    /// must run, so a missing URL fails instead of skipping.
+    pub async fn create() -> TestDatabase {
+        let admin_url = std::env::var("SELFRAG_TEST_DATABASE_URL").unwrap_or_else(|_| {
+            panic!("SELFRAG_TEST_DATABASE_URL is not set; e.g. postgres://postgres@127.0.0.1:5432/test (scripts/test.sh sets it)")
+        });
+        let name = format!("selfrag_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let _ = admin.close().await;
+        let url = match admin_url.rfind('/') {
+            Some(slash) => format!("{}/{name}", &admin_url[..slash]),
+            None => panic!("SELFRAG_TEST_DATABASE_URL needs a database path"),
+        };
+        TestDatabase {
+            url,
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sea_orm::ConnectionTrait::execute_unprepared(&admin, &sql)
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Whether the PostgreSQL half of the suite can run. Skipping is allowed outside CI only: under
+/// CI (`CI=true`) a missing `SELFRAG_TEST_DATABASE_URL` fails the test instead.
+pub fn postgres_configured() -> bool {
+    if std::env::var_os("SELFRAG_TEST_DATABASE_URL").is_some() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+        panic!("CI must run the PostgreSQL suite: set SELFRAG_TEST_DATABASE_URL");
+    }
+    eprintln!("skipped: SELFRAG_TEST_DATABASE_URL is not set (PostgreSQL suite)");
+    false
+}
+
+/// Declares one `#[tokio::test]` per backend for each scenario `fn name(Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::postgres_configured() {
+                        super::$name($crate::helpers::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+    };
+}

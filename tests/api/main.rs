@@ -1,0 +1,15 @@
+//! The integration suite: one binary (one link of the heavy dependencies), a module per feature.
+//! Scenarios declared with `on_every_backend!` run against SQLite and PostgreSQL.
+
+mod faults;
+mod helpers;
+
+mod chunking;
+mod corpus;
+mod embedding;
+mod errors;
+mod health;
+mod ingest;
+mod recall;
+mod schema;
+mod search;

@@ -1,0 +1,104 @@
+//! Recall@10 of the HNSW graph against exact search, on real embeddings of the fixture corpus.
+
+use selfrag::config::IndexConfig;
+use selfrag::ingest::Chunker;
+use selfrag::vector::{
+    EdgeIndex, IndexIdentity, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
+};
+use uuid::Uuid;
+
+use crate::corpus::{articles, queries};
+use crate::helpers::{model_config, shared_embedder};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hnsw_recall_at_10_against_exact_search() {
+    let embedder = shared_embedder();
+    // Sentence-sized pieces give a few hundred points: enough for the graph to matter.
+    let files = selfrag::embed::ModelFiles::locate(&model_config()).expect("model");
+    let chunker = Chunker::new(files.load_tokenizer().expect("tokenizer"), 24, 0).expect("chunker");
+    let mut texts = Vec::new();
+    for article in articles() {
+        texts.extend(
+            chunker
+                .chunk(&article.content)
+                .into_iter()
+                .map(|c| c.content),
+        );
+    }
+    let vectors = embedder.embed(texts.clone()).await.expect("embeds");
+
+    let dir = tempfile::tempdir().expect("dir");
+    // Tiny thresholds so the graph is built and used even for this small corpus.
+    let settings = IndexConfig {
+        indexing_threshold_kb: 1,
+        full_scan_threshold_kb: 1,
+        ..IndexConfig::default()
+    };
+    let index = EdgeIndex::open(
+        dir.path(),
+        &IndexIdentity::from(embedder.model()),
+        &settings,
+    )
+    .expect("index");
+    let document_id = Uuid::new_v4();
+    let points = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, vector)| VectorPoint {
+            id: Uuid::new_v5(&document_id, i.to_string().as_bytes()),
+            document_id,
+            vector: vector.clone(),
+            tags: vec![],
+            doc_type: None,
+            source: None,
+        })
+        .collect();
+    index.upsert(points).await.expect("upsert");
+    index.optimize_now().await.expect("optimise");
+    let status = index.status().await.expect("status");
+    assert!(
+        status.indexed_vectors > 0,
+        "the HNSW graph was not built: {status:?}"
+    );
+
+    let query_texts: Vec<String> = queries()
+        .into_iter()
+        .map(|(q, _)| q)
+        .chain(texts.iter().step_by(7).cloned())
+        .collect();
+    let query_vectors = embedder.embed(query_texts).await.expect("embeds");
+    let (mut found, mut wanted) = (0usize, 0usize);
+    for vector in query_vectors {
+        let search = |exact| VectorQuery {
+            vector: vector.clone(),
+            limit: 10,
+            threshold: None,
+            filter: VectorFilter::default(),
+            exact,
+        };
+        let truth: Vec<Uuid> = index
+            .search(search(true))
+            .await
+            .expect("exact")
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let approx: Vec<Uuid> = index
+            .search(search(false))
+            .await
+            .expect("hnsw")
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        wanted += truth.len();
+        found += approx.iter().filter(|id| truth.contains(id)).count();
+    }
+    let recall = found as f64 / wanted as f64;
+    println!(
+        "recall@10 HNSW vs exact: {recall:.4} over {} points ({} indexed), {} queries",
+        texts.len(),
+        status.indexed_vectors,
+        wanted / 10
+    );
+    assert!(recall >= 0.95, "recall@10 {recall:.4} is below 0.95");
+}
