@@ -29,14 +29,14 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         query: String,
-        #[graphql(default = 10)] limit: i32,
+        #[graphql(default = 10)] limit: Option<i32>,
         threshold: Option<f64>,
         filter: Option<SearchFilter>,
     ) -> ApiResult<SearchResult> {
         let services = ctx.data_unchecked::<Services>();
         let request = SearchRequest {
             query,
-            limit: usize::try_from(limit).unwrap_or(0),
+            limit: usize::try_from(limit.unwrap_or(10)).unwrap_or(0),
             threshold: threshold.map(|t| t as f32),
             filter: filter.unwrap_or_default().into_vector_filter()?,
         };

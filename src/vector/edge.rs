@@ -6,6 +6,7 @@
 //! `optimize()`, which a background task runs after ingests have been quiet for a while; until
 //! then segments are searched exactly.
 
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -38,7 +39,9 @@ const KEY_TYPE: &str = "type";
 const KEY_SOURCE: &str = "source";
 
 struct Inner {
-    shard: EdgeShard,
+    /// Dropped by hand (see `Drop for Inner`): qdrant-edge flushes on drop and panics when the
+    /// flush fails, which must not happen while the process is already unwinding.
+    shard: ManuallyDrop<EdgeShard>,
     /// Serialises writes, flushes and optimisation (see the module comment). A std mutex: it is
     /// only taken on blocking threads.
     write_gate: Mutex<()>,
@@ -105,7 +108,7 @@ impl EdgeIndex {
         }
         Ok(EdgeIndex {
             inner: Arc::new(Inner {
-                shard,
+                shard: ManuallyDrop::new(shard),
                 write_gate: Mutex::new(()),
             }),
             path: dir.to_path_buf(),
@@ -169,6 +172,19 @@ impl EdgeIndex {
         .await?;
         self.written.notify_one();
         Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.shard.path().exists() {
+            // SAFETY: `shard` is not used after this; `Inner` is being dropped.
+            unsafe { ManuallyDrop::drop(&mut self.shard) };
+        } else {
+            // The directory was removed under us (a deleted data directory): flushing would
+            // panic, so the shard's memory is leaked instead. Its data is gone anyway.
+            tracing::warn!(path = %self.shard.path().display(), "vector index directory vanished; not flushing");
+        }
     }
 }
 

@@ -62,6 +62,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     }
 }
 
+/// Stops the server when a test ends, also when it fails: dropping the sender ends the
+/// server's shutdown future.
 pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
