@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use selfrag::app::{App, Backends, Overrides};
+use selfrag::app::{App, Overrides};
 use selfrag::config::Config;
 use selfrag::ingest::{self, IngestRequest};
 use selfrag::search::{self, SearchRequest};
