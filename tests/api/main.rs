@@ -13,3 +13,4 @@ mod ingest;
 mod recall;
 mod schema;
 mod search;
+mod startup;
