@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::cache::Caches;
 use crate::config::Config;
 use crate::embed::{Embedder, FastEmbedder};
 use crate::graphql::build_schema;
@@ -40,6 +41,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot set up the cache: {0}")]
+    Cache(#[from] crate::cache::CacheStartError),
     #[error("a start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -108,6 +111,7 @@ impl Backends {
             None => open_index(&config, embedder.model().into()).await?,
         };
 
+        let cache = Caches::open(&config, store.clone()).await?;
         Ok(Backends {
             services: Services {
                 config,
@@ -115,6 +119,7 @@ impl Backends {
                 index,
                 embedder,
                 chunker: Arc::new(chunker),
+                cache: Arc::new(cache),
             },
             _background: Background(background),
         })

@@ -222,23 +222,18 @@ async fn search_command(config: Config, args: SearchArgs) -> anyhow::Result<()> 
         },
     )
     .await?;
-    let ids: Vec<_> = outcome.hits.iter().map(|h| h.id).collect();
-    let doc_ids: Vec<_> = outcome.hits.iter().map(|h| h.document_id).collect();
-    let chunks = services.store.chunks_by_ids(&ids).await?;
-    let documents = services.store.documents_by_ids(&doc_ids).await?;
     let hits: Vec<serde_json::Value> = outcome
+        .result
         .hits
         .iter()
-        .filter_map(|hit| {
-            let chunk = chunks.get(&hit.id)?;
-            let document = documents.get(&hit.document_id)?;
-            Some(serde_json::json!({
+        .map(|hit| {
+            serde_json::json!({
                 "score": hit.score,
-                "documentId": document.id,
-                "title": document.title,
-                "chunkIndex": chunk.index,
-                "content": chunk.content,
-            }))
+                "documentId": hit.document.id,
+                "title": hit.document.title,
+                "chunkIndex": hit.chunk.index,
+                "content": hit.chunk.content,
+            })
         })
         .collect();
     if args.json {

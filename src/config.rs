@@ -33,6 +33,7 @@ pub struct Config {
     pub index: IndexConfig,
     pub limits: Limits,
     pub database: DatabaseConfig,
+    pub cache: CacheConfig,
 }
 
 /// Where the provisioned ONNX Runtime and model files live (written by `scripts/setup.sh`).
@@ -101,6 +102,59 @@ pub struct Limits {
     pub max_metadata_bytes: usize,
 }
 
+/// The two-level cache: L1 in process (always on), L2 in Redis when `redis_url` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Query embeddings (`emb`), keyed by model and text.
+    pub embeddings: NamespaceConfig,
+    /// Search results (`q`), keyed by everything that changes the answer and the corpus generation.
+    pub results: NamespaceConfig,
+    /// L2 values larger than this are zstd-compressed (when that makes them smaller).
+    pub compress_above_bytes: usize,
+    /// Longest wait for one Redis command before the cache answers without it.
+    pub redis_timeout_ms: u64,
+    /// Consecutive Redis failures that open the circuit breaker (no more calls until the cooldown).
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before letting one probe through.
+    pub breaker_cooldown_ms: u64,
+    /// Prefix of every Redis key, so that several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+    /// Redis connections per replica.
+    pub redis_pool_size: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamespaceConfig {
+    /// L1 budget in bytes (approximate sizes of keys and values).
+    pub l1_capacity_bytes: u64,
+    pub l1_ttl_secs: u64,
+    pub l2_ttl_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            embeddings: NamespaceConfig {
+                l1_capacity_bytes: 64 * 1024 * 1024,
+                l1_ttl_secs: 3_600,
+                l2_ttl_secs: 86_400,
+            },
+            results: NamespaceConfig {
+                l1_capacity_bytes: 128 * 1024 * 1024,
+                l1_ttl_secs: 3_600,
+                l2_ttl_secs: 3_600,
+            },
+            compress_above_bytes: 1024,
+            redis_timeout_ms: 100,
+            breaker_failures: 3,
+            breaker_cooldown_ms: 5_000,
+            key_prefix: "selfrag".into(),
+            redis_pool_size: 16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
@@ -123,6 +177,7 @@ impl Default for Config {
             index: IndexConfig::default(),
             limits: Limits::default(),
             database: DatabaseConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -291,6 +346,38 @@ impl Config {
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(invalid(key, "must be greater than 0"));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "redis_url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        for (key, ns) in [
+            ("cache.embeddings", &self.cache.embeddings),
+            ("cache.results", &self.cache.results),
+        ] {
+            if ns.l1_ttl_secs == 0 || ns.l2_ttl_secs == 0 {
+                return Err(invalid(key, "TTLs must be greater than 0"));
+            }
+        }
+        if self.cache.redis_timeout_ms == 0
+            || self.cache.breaker_failures == 0
+            || self.cache.redis_pool_size == 0
+        {
+            return Err(invalid(
+                "cache",
+                "redis_timeout_ms, breaker_failures and redis_pool_size must be greater than 0",
+            ));
+        }
+        if self.cache.key_prefix.is_empty() || self.cache.key_prefix.contains(['*', '?', '[', ' '])
+        {
+            return Err(invalid(
+                "cache.key_prefix",
+                "must be non-empty without spaces or glob characters",
+            ));
         }
         if self.database.max_connections == 0
             || self.database.min_connections > self.database.max_connections

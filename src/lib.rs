@@ -8,6 +8,8 @@
 //! - [`graphql`]: the schema (queries, mutations, per-request DataLoaders), independent of HTTP.
 //! - [`ingest`]: validation, chunking (text-splitter sized in model tokens), the all-or-nothing pipeline.
 //! - [`search`]: query validation, embedding, vector search.
+//! - [`cache`]: the two-level cache (L1 moka, L2 Redis) for query embeddings and search results,
+//!   keyed by the corpus generation so results never outlive their data.
 //! - [`embed`]: the `Embedder` trait and the fastembed/ONNX Runtime implementation, which batches
 //!   concurrent requests on dedicated inference threads.
 //! - [`store`]: documents and chunks in SQLite or PostgreSQL through SeaORM.
@@ -18,6 +20,7 @@
 //! inner modules know nothing of HTTP or GraphQL.
 
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod embed;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::cache::Caches;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::ingest::Chunker;
@@ -17,4 +18,5 @@ pub struct Services {
     pub index: Arc<dyn VectorIndex>,
     pub embedder: Arc<dyn Embedder>,
     pub chunker: Arc<Chunker>,
+    pub cache: Arc<Caches>,
 }

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Object};
 
 use super::errors::ApiResult;
 use super::types::{IngestInput, IngestResult, parse_id};
+use crate::cache::{CacheNamespace, ClearedNamespace};
 use crate::error::Error;
 use crate::ingest::{self, IngestRequest};
 use crate::services::Services;
@@ -55,6 +56,18 @@ impl Mutation {
             results.push(ingest::ingest(services, request).await?.into());
         }
         Ok(results)
+    }
+
+    /// Empties one cache namespace, or all of them, in both levels (Redis with SCAN + UNLINK).
+    async fn clear_cache(
+        &self,
+        ctx: &Context<'_>,
+        namespace: Option<CacheNamespace>,
+    ) -> Vec<ClearedNamespace> {
+        ctx.data_unchecked::<Services>()
+            .cache
+            .clear(namespace)
+            .await
     }
 
     /// Deletes a document with its chunks and vectors. NOT_FOUND when there is none.

@@ -8,11 +8,12 @@ use chrono::DateTime;
 use uuid::Uuid;
 
 use super::errors::ApiResult;
-use super::loaders::{ChunkKey, DocumentKey, Loaders};
+use super::loaders::{DocumentKey, Loaders};
 use super::types::{
-    Chunk, CollectionStats, Document, DocumentFilter, Embedding, SearchFilter, SearchHit,
-    SearchResult, parse_id,
+    CacheLevel, Chunk, CollectionStats, Document, DocumentFilter, Embedding, SearchFilter,
+    SearchHit, SearchResult, parse_id,
 };
+use crate::cache::{CacheAnalytics, Level};
 use crate::error::Error;
 use crate::search::{self, SearchRequest};
 use crate::services::Services;
@@ -41,23 +42,14 @@ impl Query {
             filter: filter.unwrap_or_default().into_vector_filter()?,
         };
         let outcome = search::search(services, request).await?;
-        let loaders = ctx.data_unchecked::<Loaders>();
-        let chunks = loaders
-            .load_many(outcome.hits.iter().map(|hit| ChunkKey(hit.id)))
-            .await?;
-        let documents = loaders
-            .load_many(outcome.hits.iter().map(|hit| DocumentKey(hit.document_id)))
-            .await?;
-        // A hit whose rows were deleted between the vector search and this lookup is dropped.
         let hits: Vec<SearchHit> = outcome
+            .result
             .hits
             .iter()
-            .filter_map(|hit| {
-                Some(SearchHit {
-                    score: hit.score,
-                    chunk: Chunk(chunks.get(&ChunkKey(hit.id))?.clone()),
-                    document: Document(documents.get(&DocumentKey(hit.document_id))?.clone()),
-                })
+            .map(|hit| SearchHit {
+                score: hit.score,
+                chunk: Chunk(hit.chunk.clone()),
+                document: Document(hit.document.clone()),
             })
             .collect();
         Ok(SearchResult {
@@ -65,6 +57,8 @@ impl Query {
             total_hits: hits.len(),
             hits,
             took_ms: outcome.took_ms,
+            cache_hit: outcome.level != Level::Computed,
+            cache_level: CacheLevel::of(outcome.level),
         })
     }
 
@@ -93,16 +87,23 @@ impl Query {
                 .into());
             }
         }
-        let vectors = services.embedder.embed(texts.clone()).await?;
+        // Concurrent lookups: the misses reach the embedder together and share one batch.
+        let vectors = futures_util::future::try_join_all(
+            texts
+                .iter()
+                .map(|text| search::embed_cached(services, text)),
+        )
+        .await?;
         let model = services.embedder.model();
         Ok(texts
             .into_iter()
             .zip(vectors)
-            .map(|(text, vector)| Embedding {
+            .map(|(text, (vector, level))| Embedding {
                 text,
                 dimensions: vector.len(),
-                vector,
+                vector: vector.as_ref().clone(),
                 model: model.name.clone(),
+                cached: level != Level::Computed,
             })
             .collect())
     }
@@ -152,6 +153,11 @@ impl Query {
                 .map(|doc| Edge::new(encode_cursor(&DocumentCursor::of(&doc)), Document(doc))),
         );
         Ok(connection)
+    }
+
+    /// Hits, misses, sizes and state of both cache levels, per namespace and overall.
+    async fn cache_analytics(&self, ctx: &Context<'_>) -> CacheAnalytics {
+        ctx.data_unchecked::<Services>().cache.analytics().await
     }
 
     /// Sizes of the corpus and the model that embeds it.

@@ -1,12 +1,13 @@
 //! GraphQL object and input types. Objects wrap the domain types; names are the API's.
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::errors::ApiResult;
 use super::loaders::{DocumentChunksKey, DocumentKey, Loaders};
+use crate::cache::Level;
 use crate::error::Error;
 use crate::store;
 use crate::vector::VectorFilter;
@@ -118,6 +119,26 @@ pub struct SearchResult {
     pub total_hits: usize,
     /// Server time spent on the search, in milliseconds.
     pub took_ms: f64,
+    /// True when the result came from the cache (either level).
+    pub cache_hit: bool,
+    /// `L1` (this process), `L2` (Redis), or null when computed for this request.
+    pub cache_level: Option<CacheLevel>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CacheLevel {
+    L1,
+    L2,
+}
+
+impl CacheLevel {
+    pub fn of(level: Level) -> Option<CacheLevel> {
+        match level {
+            Level::L1 => Some(CacheLevel::L1),
+            Level::L2 => Some(CacheLevel::L2),
+            Level::Computed => None,
+        }
+    }
 }
 
 /// Narrows a search. Every given field must match; `tags` matches documents with any of them.
@@ -172,6 +193,8 @@ pub struct Embedding {
     pub vector: Vec<f32>,
     pub dimensions: usize,
     pub model: String,
+    /// True when the vector came from the embedding cache.
+    pub cached: bool,
 }
 
 #[derive(SimpleObject)]

@@ -1,7 +1,9 @@
 //! HTTP transport: GraphQL and the health probes on one axum router.
 
+mod cache;
 mod graphql;
 mod health;
+mod metrics;
 
 use axum::Router;
 
@@ -19,5 +21,7 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .merge(graphql::router())
         .merge(health::router())
+        .merge(cache::router())
+        .merge(metrics::router())
         .with_state(state)
 }

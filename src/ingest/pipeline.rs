@@ -190,12 +190,16 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
         }
         return Err(err.into());
     }
-    if let Err(err) = pending.commit().await {
-        if let Err(cleanup) = services.index.delete_document(id).await {
-            tracing::error!(document = %id, error = %cleanup, "cannot remove vectors of a failed ingest");
+    let generation = match pending.commit().await {
+        Ok(generation) => generation,
+        Err(err) => {
+            if let Err(cleanup) = services.index.delete_document(id).await {
+                tracing::error!(document = %id, error = %cleanup, "cannot remove vectors of a failed ingest");
+            }
+            return Err(err.into());
         }
-        return Err(err.into());
-    }
+    };
+    services.cache.generation.advanced(generation).await;
     tracing::info!(document = %id, chunks = chunks_created, embedding_ms, "document ingested");
     Ok(IngestOutcome {
         document,
@@ -215,7 +219,13 @@ pub async fn delete_document(services: &Services, id: Uuid) -> Result<bool> {
         return Ok(false);
     }
     services.index.delete_document(id).await?;
-    Ok(services.store.delete_document(id).await?)
+    match services.store.delete_document(id).await? {
+        Some(generation) => {
+            services.cache.generation.advanced(generation).await;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// A chunk's id, also its vector's point id: stable for a (document, position).

@@ -1,14 +1,20 @@
-//! Semantic search: validate → embed the query → search the vector index.
+//! Semantic search: validate → result cache → (embed the query, cached) → vector index →
+//! hydrate the hits with their chunks and documents.
 //!
-//! Hydrating hits into chunks and documents is the caller's (GraphQL's per-request DataLoaders),
-//! so one query batches its row fetches and nothing is cached across requests or users here.
+//! Results are cached hydrated, so an L1 hit touches neither the model, the index nor the
+//! database. Their key includes the corpus generation, which every ingest and delete bumps:
+//! a cached result never outlives the data it came from.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use crate::cache::{CacheKey, CacheValue, Level};
 use crate::config::Limits;
+use crate::embed::Vector;
 use crate::error::{Error, Result};
 use crate::services::Services;
-use crate::vector::{ScoredPoint, VectorFilter, VectorQuery};
+use crate::store::{Chunk, Document};
+use crate::vector::{VectorFilter, VectorQuery};
 
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
@@ -18,16 +24,62 @@ pub struct SearchRequest {
     pub filter: VectorFilter,
 }
 
+/// One hit, hydrated.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SearchHit {
+    pub score: f32,
+    pub chunk: Chunk,
+    pub document: Document,
+}
+
+/// What the result cache holds for one search.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CachedSearch {
+    pub hits: Vec<SearchHit>,
+    /// The corpus generation the hits were computed at.
+    pub generation: u64,
+}
+
+impl CacheValue for CachedSearch {
+    fn weight(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        self.hits
+            .iter()
+            .map(|hit| {
+                let doc = &hit.document;
+                std::mem::size_of::<SearchHit>()
+                    + hit.chunk.content.len()
+                    + text(&doc.title)
+                    + text(&doc.source)
+                    + text(&doc.doc_type)
+                    + text(&doc.author)
+                    + doc.tags.iter().map(|t| t.len() + 24).sum::<usize>()
+                    + doc.metadata.as_ref().map_or(0, |m| m.to_string().len())
+                    + doc.content_hash.len()
+            })
+            .sum::<usize>()
+            + std::mem::size_of::<Self>()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SearchOutcome {
-    /// The query as searched (trimmed).
+    /// The query as searched (trimmed, inner whitespace collapsed).
     pub query: String,
-    pub hits: Vec<ScoredPoint>,
+    pub result: Arc<CachedSearch>,
+    /// Where the result came from.
+    pub level: Level,
     pub took_ms: f64,
 }
 
+/// Trims and collapses runs of whitespace: the model's tokenizer splits on whitespace, so
+/// these variants embed identically and should share cache entries.
+pub fn normalize_query(query: &str) -> String {
+    query.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 pub fn validate(mut request: SearchRequest, limits: &Limits) -> Result<SearchRequest> {
-    request.query = request.query.trim().to_owned();
+    request.query = normalize_query(&request.query);
     if request.query.is_empty() {
         return Err(Error::bad_input("query must not be empty"));
     }
@@ -52,30 +104,118 @@ pub fn validate(mut request: SearchRequest, limits: &Limits) -> Result<SearchReq
     Ok(request)
 }
 
+/// The result-cache key: everything that changes the answer.
+fn result_key(request: &SearchRequest, model: &str, generation: u64) -> CacheKey {
+    let mut tags = request.filter.tags.clone();
+    tags.sort();
+    tags.dedup();
+    let mut ids: Vec<String> = request
+        .filter
+        .document_ids
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let threshold = request.threshold.map(f32::to_bits).unwrap_or(u32::MAX);
+    CacheKey::of(&[
+        model.as_bytes(),
+        &generation.to_le_bytes(),
+        request.query.as_bytes(),
+        &(request.limit as u64).to_le_bytes(),
+        &threshold.to_le_bytes(),
+        tags.join("\u{1f}").as_bytes(),
+        request
+            .filter
+            .doc_type
+            .as_deref()
+            .unwrap_or("\u{0}")
+            .as_bytes(),
+        request
+            .filter
+            .source
+            .as_deref()
+            .unwrap_or("\u{0}")
+            .as_bytes(),
+        ids.join(",").as_bytes(),
+    ])
+}
+
+/// The embedding-cache key of a text under a model.
+pub fn embedding_key(model: &str, text: &str) -> CacheKey {
+    CacheKey::of(&[model.as_bytes(), text.as_bytes()])
+}
+
+/// Embeds one text through the embedding cache.
+pub async fn embed_cached(services: &Services, text: &str) -> Result<(Arc<Vector>, Level)> {
+    let key = embedding_key(&services.embedder.model().name, text);
+    services
+        .cache
+        .embeddings
+        .get_or_compute(key, || async {
+            services
+                .embedder
+                .embed(vec![text.to_owned()])
+                .await?
+                .pop()
+                .ok_or_else(|| Error::internal(anyhow::anyhow!("the embedder returned no vector")))
+        })
+        .await
+}
+
 pub async fn search(services: &Services, request: SearchRequest) -> Result<SearchOutcome> {
     let started = Instant::now();
     let request = validate(request, &services.config.limits)?;
-    let vector = services
-        .embedder
-        .embed(vec![request.query.clone()])
-        .await?
-        .pop()
-        .ok_or_else(|| Error::internal(anyhow::anyhow!("the embedder returned no vector")))?;
-    let hits = services
-        .index
-        .search(VectorQuery {
-            vector,
-            limit: request.limit,
-            threshold: request.threshold,
-            filter: request.filter,
-            exact: false,
-        })
+    let generation = services.cache.generation.current().await;
+    let key = result_key(&request, &services.embedder.model().name, generation);
+    let (result, level) = services
+        .cache
+        .results
+        .get_or_compute(key, || compute(services, &request, generation))
         .await?;
     Ok(SearchOutcome {
         query: request.query,
-        hits,
+        result,
+        level,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+async fn compute(
+    services: &Services,
+    request: &SearchRequest,
+    generation: u64,
+) -> Result<CachedSearch> {
+    let (vector, _) = embed_cached(services, &request.query).await?;
+    let points = services
+        .index
+        .search(VectorQuery {
+            vector: vector.as_ref().clone(),
+            limit: request.limit,
+            threshold: request.threshold,
+            filter: request.filter.clone(),
+            exact: false,
+        })
+        .await?;
+    // Two batched queries, whatever the number of hits.
+    let chunk_ids: Vec<_> = points.iter().map(|p| p.id).collect();
+    let document_ids: Vec<_> = points.iter().map(|p| p.document_id).collect();
+    let (mut chunks, documents) = tokio::try_join!(
+        services.store.chunks_by_ids(&chunk_ids),
+        services.store.documents_by_ids(&document_ids),
+    )?;
+    // A point whose rows were deleted between the vector search and this lookup is dropped.
+    let hits = points
+        .into_iter()
+        .filter_map(|point| {
+            Some(SearchHit {
+                score: point.score,
+                chunk: chunks.remove(&point.id)?,
+                document: documents.get(&point.document_id)?.clone(),
+            })
+        })
+        .collect();
+    Ok(CachedSearch { hits, generation })
 }
 
 #[cfg(test)]
@@ -101,10 +241,52 @@ mod tests {
         assert!(validate(request("q", 10, Some(1.01)), &limits).is_err());
         assert!(validate(request("q", 10, Some(f32::NAN)), &limits).is_err());
         assert_eq!(
-            validate(request(" q ", 1, None), &limits)
+            validate(request(" q \n r ", 1, None), &limits)
                 .expect("valid")
                 .query,
-            "q"
+            "q r"
         );
+    }
+
+    #[test]
+    fn result_keys_cover_everything_that_changes_the_answer() {
+        let base =
+            validate(request("bees  in winter", 10, None), &Limits::default()).expect("valid");
+        let key =
+            |r: &SearchRequest, model: &str, generation: u64| result_key(r, model, generation);
+        let k = key(&base, "m", 1);
+        assert_eq!(
+            k,
+            key(
+                &validate(request(" bees in winter ", 10, None), &Limits::default())
+                    .expect("valid"),
+                "m",
+                1
+            )
+        );
+        assert_ne!(k, key(&base, "m", 2), "generation");
+        assert_ne!(k, key(&base, "other", 1), "model");
+        let mut changed = base.clone();
+        changed.limit = 11;
+        assert_ne!(k, key(&changed, "m", 1), "limit");
+        let mut changed = base.clone();
+        changed.threshold = Some(0.5);
+        assert_ne!(k, key(&changed, "m", 1), "threshold");
+        let mut a = base.clone();
+        a.filter.tags = vec!["x".into(), "y".into()];
+        let mut b = base.clone();
+        b.filter.tags = vec!["y".into(), "x".into(), "x".into()];
+        assert_eq!(
+            key(&a, "m", 1),
+            key(&b, "m", 1),
+            "tag order does not matter"
+        );
+        assert_ne!(k, key(&a, "m", 1), "tags");
+        let mut changed = base.clone();
+        changed.filter.doc_type = Some("note".into());
+        assert_ne!(k, key(&changed, "m", 1), "type");
+        let mut changed = base;
+        changed.filter.source = Some("".into());
+        assert_ne!(k, key(&changed, "m", 1), "an empty source is not no source");
     }
 }

@@ -15,7 +15,7 @@ use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -24,7 +24,7 @@ use self::entities::{chunk, document, document_tag};
 use crate::config::DatabaseConfig;
 
 /// A stored document, without its full text.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Document {
     pub id: Uuid,
     pub title: Option<String>,
@@ -32,13 +32,15 @@ pub struct Document {
     pub doc_type: Option<String>,
     pub author: Option<String>,
     pub tags: Vec<String>,
+    /// Serialised as JSON text: the cache's binary codec cannot carry a self-describing value.
+    #[serde(with = "json_text")]
     pub metadata: Option<Value>,
     pub content_hash: String,
     pub chunk_count: usize,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Chunk {
     pub id: Uuid,
     pub document_id: Uuid,
@@ -47,6 +49,26 @@ pub struct Chunk {
     pub start_char: usize,
     pub end_char: usize,
     pub token_count: usize,
+}
+
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Value>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(Value::to_string).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Value>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| serde_json::from_str(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// A document about to be stored, with its full text.
@@ -111,11 +133,14 @@ pub struct MetadataStore {
 /// Rows that an insert has written but not yet committed; see [`MetadataStore::begin_insert`].
 pub struct PendingInsert {
     transaction: DatabaseTransaction,
+    generation: u64,
 }
 
 impl PendingInsert {
-    pub async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.transaction.commit().await?)
+    /// Commits, and returns the corpus generation the insert created.
+    pub async fn commit(self) -> Result<u64, StoreError> {
+        self.transaction.commit().await?;
+        Ok(self.generation)
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
@@ -300,11 +325,14 @@ impl MetadataStore {
                 .exec(&transaction)
                 .await?;
             }
-            Ok::<_, DbErr>(())
+            bump_generation(&transaction).await
         }
         .await;
         match result {
-            Ok(()) => Ok(PendingInsert { transaction }),
+            Ok(generation) => Ok(PendingInsert {
+                transaction,
+                generation,
+            }),
             Err(err) => {
                 let _ = transaction.rollback().await;
                 Err(StoreError::from(err).into())
@@ -411,10 +439,35 @@ impl MetadataStore {
             .collect()
     }
 
-    /// Removes the document; its tags and chunks go with it (foreign keys cascade).
-    pub async fn delete_document(&self, id: Uuid) -> Result<bool, StoreError> {
-        let result = document::Entity::delete_by_id(id).exec(&self.db).await?;
-        Ok(result.rows_affected > 0)
+    /// Removes the document (its tags and chunks go with it: foreign keys cascade) and bumps the
+    /// corpus generation in the same transaction. Returns the new generation, or `None` when
+    /// there was no such document.
+    pub async fn delete_document(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
+        let transaction = self.db.begin().await?;
+        let result = document::Entity::delete_by_id(id)
+            .exec(&transaction)
+            .await?;
+        if result.rows_affected == 0 {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
+        let generation = bump_generation(&transaction).await?;
+        transaction.commit().await?;
+        Ok(Some(generation))
+    }
+
+    /// The committed corpus generation.
+    pub async fn generation(&self) -> Result<u64, StoreError> {
+        let row = self
+            .db
+            .query_one(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT generation FROM corpus_state WHERE id = 1",
+            ))
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("corpus_state has no row".into()))?;
+        let generation: i64 = row.try_get("", "generation")?;
+        Ok(generation.max(0) as u64)
     }
 
     pub async fn count_documents(&self) -> Result<u64, StoreError> {
@@ -429,6 +482,20 @@ impl MetadataStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+/// Increments the generation inside `transaction` and returns the new value. The row lock this
+/// takes also orders concurrent writers, so generations are unique per change.
+async fn bump_generation(transaction: &DatabaseTransaction) -> Result<u64, DbErr> {
+    let row = transaction
+        .query_one(Statement::from_string(
+            transaction.get_database_backend(),
+            "UPDATE corpus_state SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("corpus_state".into()))?;
+    let generation: i64 = row.try_get("", "generation")?;
+    Ok(generation.max(0) as u64)
 }
 
 impl DocumentCursor {
