@@ -121,19 +121,21 @@ impl<V: CacheValue> TieredCache<V> {
         const FROM_L2: u8 = 1;
         const COMPUTED: u8 = 2;
         let origin = AtomicU8::new(0);
+        // Boxed: the initialiser nests the caller's future (itself possibly a cache lookup), and
+        // unboxed these nest into a future large enough to overflow a worker's stack.
         let entry = self
             .l1
             .entry(key)
-            .or_try_insert_with(async {
+            .or_try_insert_with(Box::pin(async {
                 if let Some(value) = self.l2_get(&key).await {
                     origin.store(FROM_L2, Ordering::Relaxed);
                     return Ok(Arc::new(value));
                 }
-                let value = compute().await?;
+                let value = Box::pin(compute()).await?;
                 origin.store(COMPUTED, Ordering::Relaxed);
                 self.l2_set(&key, &value).await;
                 Ok::<_, Error>(Arc::new(value))
-            })
+            }))
             .await
             .map_err(shared_error)?;
         let level = if !entry.is_fresh() {

@@ -206,6 +206,34 @@ impl TestApp {
             .clone()
     }
 
+    /// `search` with its cache fields.
+    pub async fn cached_search(&self, query: &str) -> Value {
+        self.data(
+            "query($q: String!) { search(query: $q, limit: 5) { totalHits cacheHit cacheLevel hits { document { id } } } }",
+            json!({ "q": query }),
+        )
+        .await["search"]
+            .clone()
+    }
+
+    pub async fn cache_analytics(&self) -> Value {
+        self.data(
+            "{ cacheAnalytics { corpusGeneration
+                overall { l1Hits l2Hits misses hitRate errors }
+                l2 { state usedMemoryBytes keys errors }
+                namespaces { namespace l1Entries l1Bytes l1CapacityBytes l1TtlSecs l2TtlSecs
+                  counters { l1Hits l2Hits misses l1Sets l2Sets evictions errors l1HitRate l2HitRate hitRate } } } }",
+            Value::Null,
+        )
+        .await["cacheAnalytics"]
+            .clone()
+    }
+
+    /// The database URL this app uses (to start a second replica on the same database).
+    pub fn database_url(&self) -> Option<String> {
+        self._database.as_ref().map(|db| db.url.clone())
+    }
+
     pub async fn delete(&self, id: &str) -> Value {
         self.graphql(
             "mutation($id: ID!) { deleteDocument(id: $id) }",
@@ -297,6 +325,23 @@ pub fn postgres_configured() -> bool {
     }
     eprintln!("skipped: SELFRAG_TEST_DATABASE_URL is not set (PostgreSQL suite)");
     false
+}
+
+/// The Redis URL for L2 tests, or `None` to skip them (outside CI only, as for PostgreSQL).
+pub fn redis_url() -> Option<String> {
+    if let Ok(url) = std::env::var("SELFRAG_TEST_REDIS_URL") {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+        panic!("CI must run the Redis tests: set SELFRAG_TEST_REDIS_URL");
+    }
+    eprintln!("skipped: SELFRAG_TEST_REDIS_URL is not set (Redis tests)");
+    None
+}
+
+/// A Redis key prefix of the test's own, so tests sharing one Redis never see each other.
+pub fn unique_prefix() -> String {
+    format!("selfrag-test-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Declares one `#[tokio::test]` per backend for each scenario `fn name(Backend)`.

@@ -1,9 +1,12 @@
 //! The integration suite: one binary (one link of the heavy dependencies), a module per feature.
 //! Scenarios declared with `on_every_backend!` run against SQLite and PostgreSQL.
 
+#![recursion_limit = "256"] // the server futures are deep; clippy computes their layouts
+
 mod faults;
 mod helpers;
 
+mod cache;
 mod chunking;
 mod corpus;
 mod embedding;
