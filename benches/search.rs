@@ -5,11 +5,18 @@
 //! - `search/service`: a search without HTTP (embed the query, search the index).
 //! - `search/http_graphql`: the same search as a client sends it, over HTTP + GraphQL + hydration.
 //! - `ingest/document`: ingest of a fresh ~4 KB document; throughput in chunks/s.
+//! - `search/service_l1_hit` vs `search/service_computed`: the same search answered from L1,
+//!   and computed (unique query: embed + index + hydrate).
+//! - `cache/l1_hit`, `cache/miss_then_fill`, and with `SELFRAG_TEST_REDIS_URL` set
+//!   `cache/l2_hit` and `cache/miss_then_fill_l2`: one namespace of the tiered cache.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::sync::Arc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use selfrag::cache::{CacheKey, CacheNamespace, Level, RedisTier, TieredCache};
 use selfrag::app::{App, Overrides};
 use selfrag::config::Config;
 use selfrag::ingest::{self, IngestRequest};
@@ -82,7 +89,26 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    c.bench_function("search/service", |b| {
+    let unique = AtomicUsize::new(0);
+    c.bench_function("search/service_computed", |b| {
+        b.to_async(&runtime).iter(|| async {
+            // A query never seen: embedding, vector search and hydration all run.
+            let n = unique.fetch_add(1, Ordering::Relaxed);
+            search::search(
+                &services,
+                SearchRequest {
+                    query: format!("how do bees survive winter number {n}"),
+                    limit: 10,
+                    threshold: None,
+                    filter: VectorFilter::default(),
+                },
+            )
+            .await
+            .expect("search")
+        })
+    });
+
+    c.bench_function("search/service_l1_hit", |b| {
         b.to_async(&runtime).iter(|| async {
             search::search(
                 &services,
@@ -137,5 +163,77 @@ fn benches(c: &mut Criterion) {
     let _ = runtime.block_on(server);
 }
 
-criterion_group!(search_benches, benches);
+fn vector(seed: usize) -> Vec<f32> {
+    (0..384).map(|i| ((seed * 384 + i) as f32).sin()).collect()
+}
+
+fn cache_benches(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let settings = selfrag::config::CacheConfig::default();
+    let l1_only: TieredCache<Vec<f32>> =
+        TieredCache::new(CacheNamespace::Embeddings, &settings.embeddings, None, settings.compress_above_bytes);
+    let hot = CacheKey::of(&[b"hot"]);
+    runtime.block_on(async {
+        l1_only.get_or_compute(hot, || async { Ok(vector(0)) }).await.expect("fill");
+    });
+    c.bench_function("cache/l1_hit", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { l1_only.get_or_compute(hot, || async { Ok(vector(1)) }).await.expect("hit") })
+    });
+    let n = AtomicUsize::new(0);
+    c.bench_function("cache/miss_then_fill", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let key = CacheKey::of(&[&n.fetch_add(1, Ordering::Relaxed).to_le_bytes()]);
+            l1_only.get_or_compute(key, || async { Ok(vector(2)) }).await.expect("fill")
+        })
+    });
+
+    let Ok(url) = std::env::var("SELFRAG_TEST_REDIS_URL") else {
+        eprintln!("cache/l2_*: skipped (set SELFRAG_TEST_REDIS_URL)");
+        return;
+    };
+    let settings = selfrag::config::CacheConfig {
+        key_prefix: format!("selfrag-bench-{}", std::process::id()),
+        ..settings
+    };
+    let redis = Arc::new(runtime.block_on(async { RedisTier::new(&url, &settings) }).expect("redis"));
+    let writer: TieredCache<Vec<f32>> = TieredCache::new(
+        CacheNamespace::Embeddings,
+        &settings.embeddings,
+        Some(Arc::clone(&redis)),
+        settings.compress_above_bytes,
+    );
+    // A reader whose L1 keeps nothing: every lookup goes to Redis.
+    let no_l1 = selfrag::config::NamespaceConfig {
+        l1_capacity_bytes: 0,
+        ..settings.embeddings.clone()
+    };
+    let reader: TieredCache<Vec<f32>> =
+        TieredCache::new(CacheNamespace::Embeddings, &no_l1, Some(Arc::clone(&redis)), settings.compress_above_bytes);
+    let keys: Vec<CacheKey> = (0..256usize).map(|i| CacheKey::of(&[b"l2", &i.to_le_bytes()])).collect();
+    runtime.block_on(async {
+        for (i, key) in keys.iter().enumerate() {
+            writer.get_or_compute(*key, || async move { Ok(vector(i)) }).await.expect("fill");
+        }
+    });
+    let next = AtomicUsize::new(0);
+    c.bench_function("cache/l2_hit", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let key = keys[next.fetch_add(1, Ordering::Relaxed) % keys.len()];
+            let (_, level) = reader.get_or_compute(key, || async { Ok(vector(3)) }).await.expect("hit");
+            assert_eq!(level, Level::L2);
+        })
+    });
+    c.bench_function("cache/miss_then_fill_l2", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let key = CacheKey::of(&[b"fill", &n.fetch_add(1, Ordering::Relaxed).to_le_bytes()]);
+            writer.get_or_compute(key, || async { Ok(vector(4)) }).await.expect("fill")
+        })
+    });
+    runtime.block_on(async {
+        writer.clear().await;
+    });
+}
+
+criterion_group!(search_benches, benches, cache_benches);
 criterion_main!(search_benches);
