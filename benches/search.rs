@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use selfrag::cache::{CacheKey, CacheNamespace, Level, RedisTier, TieredCache};
 use selfrag::app::{App, Overrides};
+use selfrag::cache::{CacheKey, CacheNamespace, Level, RedisTier, TieredCache};
 use selfrag::config::Config;
 use selfrag::ingest::{self, IngestRequest};
 use selfrag::search::{self, SearchRequest};
@@ -170,21 +170,35 @@ fn vector(seed: usize) -> Vec<f32> {
 fn cache_benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let settings = selfrag::config::CacheConfig::default();
-    let l1_only: TieredCache<Vec<f32>> =
-        TieredCache::new(CacheNamespace::Embeddings, &settings.embeddings, None, settings.compress_above_bytes);
+    let l1_only: TieredCache<Vec<f32>> = TieredCache::new(
+        CacheNamespace::Embeddings,
+        &settings.embeddings,
+        None,
+        settings.compress_above_bytes,
+    );
     let hot = CacheKey::of(&[b"hot"]);
     runtime.block_on(async {
-        l1_only.get_or_compute(hot, || async { Ok(vector(0)) }).await.expect("fill");
+        l1_only
+            .get_or_compute(hot, || async { Ok(vector(0)) })
+            .await
+            .expect("fill");
     });
     c.bench_function("cache/l1_hit", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { l1_only.get_or_compute(hot, || async { Ok(vector(1)) }).await.expect("hit") })
+        b.to_async(&runtime).iter(|| async {
+            l1_only
+                .get_or_compute(hot, || async { Ok(vector(1)) })
+                .await
+                .expect("hit")
+        })
     });
     let n = AtomicUsize::new(0);
     c.bench_function("cache/miss_then_fill", |b| {
         b.to_async(&runtime).iter(|| async {
             let key = CacheKey::of(&[&n.fetch_add(1, Ordering::Relaxed).to_le_bytes()]);
-            l1_only.get_or_compute(key, || async { Ok(vector(2)) }).await.expect("fill")
+            l1_only
+                .get_or_compute(key, || async { Ok(vector(2)) })
+                .await
+                .expect("fill")
         })
     });
 
@@ -196,7 +210,11 @@ fn cache_benches(c: &mut Criterion) {
         key_prefix: format!("selfrag-bench-{}", std::process::id()),
         ..settings
     };
-    let redis = Arc::new(runtime.block_on(async { RedisTier::new(&url, &settings) }).expect("redis"));
+    let redis = Arc::new(
+        runtime
+            .block_on(async { RedisTier::new(&url, &settings) })
+            .expect("redis"),
+    );
     let writer: TieredCache<Vec<f32>> = TieredCache::new(
         CacheNamespace::Embeddings,
         &settings.embeddings,
@@ -208,26 +226,41 @@ fn cache_benches(c: &mut Criterion) {
         l1_capacity_bytes: 0,
         ..settings.embeddings.clone()
     };
-    let reader: TieredCache<Vec<f32>> =
-        TieredCache::new(CacheNamespace::Embeddings, &no_l1, Some(Arc::clone(&redis)), settings.compress_above_bytes);
-    let keys: Vec<CacheKey> = (0..256usize).map(|i| CacheKey::of(&[b"l2", &i.to_le_bytes()])).collect();
+    let reader: TieredCache<Vec<f32>> = TieredCache::new(
+        CacheNamespace::Embeddings,
+        &no_l1,
+        Some(Arc::clone(&redis)),
+        settings.compress_above_bytes,
+    );
+    let keys: Vec<CacheKey> = (0..256usize)
+        .map(|i| CacheKey::of(&[b"l2", &i.to_le_bytes()]))
+        .collect();
     runtime.block_on(async {
         for (i, key) in keys.iter().enumerate() {
-            writer.get_or_compute(*key, || async move { Ok(vector(i)) }).await.expect("fill");
+            writer
+                .get_or_compute(*key, || async move { Ok(vector(i)) })
+                .await
+                .expect("fill");
         }
     });
     let next = AtomicUsize::new(0);
     c.bench_function("cache/l2_hit", |b| {
         b.to_async(&runtime).iter(|| async {
             let key = keys[next.fetch_add(1, Ordering::Relaxed) % keys.len()];
-            let (_, level) = reader.get_or_compute(key, || async { Ok(vector(3)) }).await.expect("hit");
+            let (_, level) = reader
+                .get_or_compute(key, || async { Ok(vector(3)) })
+                .await
+                .expect("hit");
             assert_eq!(level, Level::L2);
         })
     });
     c.bench_function("cache/miss_then_fill_l2", |b| {
         b.to_async(&runtime).iter(|| async {
             let key = CacheKey::of(&[b"fill", &n.fetch_add(1, Ordering::Relaxed).to_le_bytes()]);
-            writer.get_or_compute(key, || async { Ok(vector(4)) }).await.expect("fill")
+            writer
+                .get_or_compute(key, || async { Ok(vector(4)) })
+                .await
+                .expect("fill")
         })
     });
     runtime.block_on(async {

@@ -81,6 +81,13 @@ struct SearchArgs {
     json: bool,
 }
 
+impl Cli {
+    /// Whether this invocation runs the server (which logs at `info`).
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, None | Some(Command::Serve { .. }))
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let load = || Config::load(cli.config.as_deref());
     match cli.command.unwrap_or(Command::Serve { bind: None }) {

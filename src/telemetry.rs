@@ -1,11 +1,17 @@
-//! Logging set-up. `RUST_LOG` filters (default `info`); `SELFRAG_LOG_FORMAT=json` switches to
-//! one JSON object per line for log shippers.
+//! Logging set-up. `RUST_LOG` filters; `SELFRAG_LOG_FORMAT=json` switches to one JSON object per
+//! line for log shippers.
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,ort=warn,sqlx=warn"));
+/// `verbose`: `info` by default (the server); otherwise `warn` (CLI commands, whose output is
+/// the result). qdrant-edge's own start-up chatter is kept at `error` either way.
+pub fn init_logging(verbose: bool) {
+    let default = if verbose {
+        "info,ort=warn,sqlx=warn,qdrant_edge=error"
+    } else {
+        "warn,qdrant_edge=error"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let json = std::env::var("SELFRAG_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
