@@ -39,6 +39,15 @@ fn config(data_dir: &std::path::Path) -> Config {
     config
 }
 
+fn top_ten(query: String) -> SearchRequest {
+    SearchRequest {
+        query,
+        limit: 10,
+        threshold: None,
+        filter: VectorFilter::default(),
+    }
+}
+
 fn corpus() -> Vec<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -96,12 +105,7 @@ fn benches(c: &mut Criterion) {
             let n = unique.fetch_add(1, Ordering::Relaxed);
             search::search(
                 &services,
-                SearchRequest {
-                    query: format!("how do bees survive winter number {n}"),
-                    limit: 10,
-                    threshold: None,
-                    filter: VectorFilter::default(),
-                },
+                top_ten(format!("how do bees survive winter number {n}")),
             )
             .await
             .expect("search")
@@ -110,17 +114,9 @@ fn benches(c: &mut Criterion) {
 
     c.bench_function("search/service_l1_hit", |b| {
         b.to_async(&runtime).iter(|| async {
-            search::search(
-                &services,
-                SearchRequest {
-                    query: "how do bees survive winter".into(),
-                    limit: 10,
-                    threshold: None,
-                    filter: VectorFilter::default(),
-                },
-            )
-            .await
-            .expect("search")
+            search::search(&services, top_ten("how do bees survive winter".into()))
+                .await
+                .expect("search")
         })
     });
 

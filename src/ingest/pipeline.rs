@@ -185,17 +185,13 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
     if let Err(err) = services.index.upsert(points).await {
         let _ = pending.rollback().await;
         // The upsert may have partly applied before failing.
-        if let Err(cleanup) = services.index.delete_document(id).await {
-            tracing::error!(document = %id, error = %cleanup, "cannot remove vectors of a failed ingest");
-        }
+        discard_vectors(services, id).await;
         return Err(err.into());
     }
     let generation = match pending.commit().await {
         Ok(generation) => generation,
         Err(err) => {
-            if let Err(cleanup) = services.index.delete_document(id).await {
-                tracing::error!(document = %id, error = %cleanup, "cannot remove vectors of a failed ingest");
-            }
+            discard_vectors(services, id).await;
             return Err(err.into());
         }
     };
@@ -208,6 +204,14 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
         embedding_ms,
         total_ms: elapsed_ms(started),
     })
+}
+
+/// Removes the vectors of an ingest that did not complete. Failing here leaves orphan vectors
+/// (never returned: search hydration drops points without rows), so it is logged, not raised.
+async fn discard_vectors(services: &Services, id: Uuid) {
+    if let Err(err) = services.index.delete_document(id).await {
+        tracing::error!(document = %id, error = %err, "cannot remove vectors of a failed ingest");
+    }
 }
 
 /// Deletes a document's vectors, then its rows. Returns whether it existed.

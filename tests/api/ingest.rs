@@ -17,6 +17,17 @@ async fn stats(app: &TestApp) -> Value {
     app.data(STATS, Value::Null).await["collectionStats"].clone()
 }
 
+/// (documents, chunks, vectors) as `collectionStats` reports them.
+async fn counts(app: &TestApp) -> (u64, u64, u64) {
+    let stats = stats(app).await;
+    let count = |field: &str| {
+        stats[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field}: {stats}"))
+    };
+    (count("documents"), count("chunks"), count("vectors"))
+}
+
 async fn identical_content_is_stored_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let content =
@@ -33,16 +44,8 @@ async fn identical_content_is_stored_once(backend: Backend) {
     assert_eq!(second["chunksCreated"], 0);
     assert_eq!(second["document"]["id"], first["document"]["id"]);
     assert_eq!(second["document"]["title"], "Bees");
-    let stats = stats(&app).await;
-    assert_eq!(
-        (
-            stats["documents"].as_u64(),
-            stats["chunks"].as_u64(),
-            stats["vectors"].as_u64()
-        ),
-        (Some(1), Some(1), Some(1))
-    );
-    assert_eq!(stats["dimensions"], 384);
+    assert_eq!(counts(&app).await, (1, 1, 1));
+    assert_eq!(stats(&app).await["dimensions"], 384);
 }
 
 async fn concurrent_ingests_of_the_same_content_store_it_once(backend: Backend) {
@@ -98,16 +101,7 @@ async fn a_failed_vector_write_leaves_nothing_behind(backend: Backend) {
         .await;
     assert_eq!(error_code(&body), "UNAVAILABLE");
     assert!(body["data"].is_null() || body["data"]["ingestDocument"].is_null());
-    let after = stats(&app).await;
-    assert_eq!(
-        (
-            after["documents"].as_u64(),
-            after["chunks"].as_u64(),
-            after["vectors"].as_u64()
-        ),
-        (Some(0), Some(0), Some(0)),
-        "{after}"
-    );
+    assert_eq!(counts(&app).await, (0, 0, 0));
 
     // Once the fault clears, the same content ingests normally: nothing half-stored blocks it.
     flaky.fail_upserts.store(false, Ordering::SeqCst);
@@ -136,11 +130,7 @@ async fn a_failed_embedding_leaves_nothing_behind(backend: Backend) {
         .await;
     assert_eq!(error_code(&body), "UNAVAILABLE");
     embedder.fail.store(false, Ordering::SeqCst);
-    let after = stats(&app).await;
-    assert_eq!(
-        (after["documents"].as_u64(), after["vectors"].as_u64()),
-        (Some(0), Some(0))
-    );
+    assert_eq!(counts(&app).await, (0, 0, 0));
 }
 
 async fn deleting_a_document_removes_its_chunks_and_vectors(backend: Backend) {
@@ -156,15 +146,7 @@ async fn deleting_a_document_removes_its_chunks_and_vectors(backend: Backend) {
 
     let body = app.delete(gone_id).await;
     assert_eq!(body["data"]["deleteDocument"], true, "{body}");
-    let after = stats(&app).await;
-    assert_eq!(
-        (
-            after["documents"].as_u64(),
-            after["chunks"].as_u64(),
-            after["vectors"].as_u64()
-        ),
-        (Some(1), Some(1), Some(1))
-    );
+    assert_eq!(counts(&app).await, (1, 1, 1));
     let hits = app
         .search("Roman aqueduct water gradient", 10, Value::Null)
         .await;

@@ -6,34 +6,29 @@ use crate::helpers::test_config;
 
 #[tokio::test]
 async fn missing_model_files_stop_the_server_with_the_fix() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = test_config(dir.path());
-    config.model.dir = dir.path().join("no-model-here");
-    let err = App::build(config, Overrides::default())
-        .await
-        .err()
-        .expect("refuses to start");
-    let message = err.to_string();
-    assert!(
-        message.contains("model.onnx") && message.contains("scripts/setup.sh"),
-        "{message}"
-    );
-}
-
-#[tokio::test]
-async fn a_missing_runtime_library_names_the_fix() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = test_config(dir.path());
-    config.model.onnxruntime_lib = dir.path().join("libonnxruntime.so");
-    let err = App::build(config, Overrides::default())
-        .await
-        .err()
-        .expect("refuses to start");
-    let message = err.to_string();
-    assert!(
-        message.contains("ONNX Runtime") && message.contains("scripts/setup.sh"),
-        "{message}"
-    );
+    type Break = fn(&mut selfrag::config::ModelConfig, &std::path::Path);
+    let cases: [(&str, Break); 2] = [
+        ("model.onnx", |model, dir| {
+            model.dir = dir.join("no-model-here")
+        }),
+        ("ONNX Runtime", |model, dir| {
+            model.onnxruntime_lib = dir.join("libonnxruntime.so")
+        }),
+    ];
+    for (missing, break_it) in cases {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut config = test_config(dir.path());
+        break_it(&mut config.model, dir.path());
+        let err = App::build(config, Overrides::default())
+            .await
+            .err()
+            .expect("refuses to start");
+        let message = err.to_string();
+        assert!(
+            message.contains(missing) && message.contains("scripts/setup.sh"),
+            "{message}"
+        );
+    }
 }
 
 #[tokio::test]
