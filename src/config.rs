@@ -34,6 +34,32 @@ pub struct Config {
     pub limits: Limits,
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
+    pub http: HttpConfig,
+}
+
+/// The HTTP layer's limits and behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// A request still running after this gets 408 and is dropped.
+    pub request_timeout_ms: u64,
+    /// Larger request bodies get 413 before they are read. Bounds `ingestDocuments` batches too.
+    pub max_body_bytes: usize,
+    /// Responses at least this large are compressed (gzip, br or zstd, by Accept-Encoding).
+    pub compress_above_bytes: u16,
+    /// Origins allowed by CORS (`*` for any); empty means same-origin only.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            request_timeout_ms: 30_000,
+            max_body_bytes: 16 * 1024 * 1024,
+            compress_above_bytes: 1024,
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 /// Where the provisioned ONNX Runtime and model files live (written by `scripts/setup.sh`).
@@ -178,6 +204,7 @@ impl Default for Config {
             limits: Limits::default(),
             database: DatabaseConfig::default(),
             cache: CacheConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -377,6 +404,23 @@ impl Config {
             return Err(invalid(
                 "cache.key_prefix",
                 "must be non-empty without spaces or glob characters",
+            ));
+        }
+        if self.http.request_timeout_ms == 0 || self.http.max_body_bytes == 0 {
+            return Err(invalid(
+                "http",
+                "request_timeout_ms and max_body_bytes must be greater than 0",
+            ));
+        }
+        if let Some(origin) = self
+            .http
+            .cors_origins
+            .iter()
+            .find(|o| o.as_str() != "*" && axum::http::HeaderValue::from_str(o).is_err())
+        {
+            return Err(invalid(
+                "http.cors_origins",
+                format!("`{origin}` is not a valid origin"),
             ));
         }
         if self.database.max_connections == 0

@@ -22,7 +22,11 @@ impl Mutation {
     ) -> ApiResult<IngestResult> {
         let services = ctx.data_unchecked::<Services>();
         let request = ingest::validate(input.into(), &services.config.limits)?;
-        Ok(ingest::ingest(services, request).await?.into())
+        Ok(detached(services, move |services| async move {
+            ingest::ingest(&services, request).await
+        })
+        .await?
+        .into())
     }
 
     /// Ingests several documents in order, each all or nothing. Every input is validated before
@@ -51,11 +55,15 @@ impl Mutation {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let mut results = Vec::with_capacity(requests.len());
-        for request in requests {
-            results.push(ingest::ingest(services, request).await?.into());
-        }
-        Ok(results)
+        let outcomes = detached(services, move |services| async move {
+            let mut outcomes = Vec::with_capacity(requests.len());
+            for request in requests {
+                outcomes.push(ingest::ingest(&services, request).await?);
+            }
+            Ok(outcomes)
+        })
+        .await?;
+        Ok(outcomes.into_iter().map(Into::into).collect())
     }
 
     /// Empties one cache namespace, or all of them, in both levels (Redis with SCAN + UNLINK).
@@ -74,10 +82,28 @@ impl Mutation {
     async fn delete_document(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let services = ctx.data_unchecked::<Services>();
         let id = parse_id(&id, "id")?;
-        if ingest::delete_document(services, id).await? {
+        if detached(services, move |services| async move {
+            ingest::delete_document(&services, id).await
+        })
+        .await?
+        {
             Ok(true)
         } else {
             Err(Error::not_found(format!("no document with id {id}")).into())
         }
     }
+}
+
+/// Runs a write on its own task and waits for it. If the client goes away or the request times
+/// out, only the waiting stops: the write still finishes (or rolls back) as a whole, instead of
+/// being dropped between the vector upsert and the metadata commit.
+async fn detached<T, F, Fut>(services: &Services, work: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(Services) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    tokio::spawn(work(services.clone()))
+        .await
+        .map_err(|err| Error::internal(anyhow::anyhow!("write task failed: {err}")))?
 }

@@ -4,6 +4,7 @@ mod cache;
 mod graphql;
 mod health;
 mod metrics;
+mod middleware;
 
 use axum::Router;
 
@@ -18,10 +19,14 @@ pub struct HttpState {
 }
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    // Install the metrics recorder before the first request records anything.
+    metrics::prometheus();
+    let config = state.services.config.http.clone();
+    let routes = Router::new()
         .merge(graphql::router())
         .merge(health::router())
         .merge(cache::router())
         .merge(metrics::router())
-        .with_state(state)
+        .with_state(state);
+    middleware::apply(routes, &config)
 }

@@ -12,6 +12,7 @@ mod corpus;
 mod embedding;
 mod errors;
 mod health;
+mod http;
 mod ingest;
 mod recall;
 mod schema;

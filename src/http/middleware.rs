@@ -1,0 +1,95 @@
+//! The tower layers every route shares, outermost first: request id (set, and echoed on the
+//! response), tracing span per request, `X-Response-Time`, per-route metrics, CORS, compression,
+//! timeout (408), body limit (413).
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::LatencyUnit;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::config::HttpConfig;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const RESPONSE_TIME: HeaderName = HeaderName::from_static("x-response-time");
+
+pub fn apply(router: Router, config: &HttpConfig) -> Router {
+    let compress_when = SizeAbove::new(config.compress_above_bytes)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+        })
+        .on_response(DefaultOnResponse::new().latency_unit(LatencyUnit::Micros));
+    // Each `layer` call wraps the previous ones: the last is the outermost. Separate calls (not
+    // one ServiceBuilder) because the body limit and compression change the body types that
+    // the `from_fn` middleware must see as axum's own.
+    router
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(config.request_timeout_ms),
+        ))
+        .layer(CompressionLayer::new().compress_when(compress_when))
+        .layer(cors(&config.cors_origins))
+        .layer(middleware::from_fn(response_time_and_metrics))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers([REQUEST_ID, RESPONSE_TIME])
+        .max_age(Duration::from_secs(3600));
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        // Validated at start-up (`Config::validate`), so none is dropped here silently.
+        let origins: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        layer.allow_origin(AllowOrigin::list(origins))
+    }
+}
+
+/// Adds `X-Response-Time` (time to response headers) and records request counts and latency
+/// labelled by the matched route (never the raw path: bounded label cardinality).
+async fn response_time_and_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let mut response = next.run(request).await;
+    let elapsed = started.elapsed();
+    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
+        response.headers_mut().insert(RESPONSE_TIME, value);
+    }
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    response
+}
