@@ -7,6 +7,8 @@
 //! - `ingest/document`: ingest of a fresh ~4 KB document; throughput in chunks/s.
 //! - `search/service_l1_hit` vs `search/service_computed`: the same search answered from L1,
 //!   and computed (unique query: embed + index + hydrate).
+//! - `graphql/with_timing` vs `graphql/without_timing`: the resolver-timing extension's cost on
+//!   an L1-cached search executed in process (no HTTP).
 //! - `cache/l1_hit`, `cache/miss_then_fill`, and with `SELFRAG_TEST_REDIS_URL` set
 //!   `cache/l2_hit` and `cache/miss_then_fill_l2`: one namespace of the tiered cache.
 
@@ -119,6 +121,30 @@ fn benches(c: &mut Criterion) {
                 .expect("search")
         })
     });
+
+    // The timing extension's overhead: the same cached search executed by two schemas.
+    let query = "{ search(query: \"how do bees survive winter\", limit: 10) { totalHits hits { score chunk { content } document { title } } } }";
+    let mut untimed = services.clone();
+    let mut config = (*services.config).clone();
+    config.graphql.field_timing = false;
+    untimed.config = Arc::new(config);
+    for (name, schema_services) in [
+        ("graphql/with_timing", services.clone()),
+        ("graphql/without_timing", untimed),
+    ] {
+        let schema = selfrag::graphql::build_schema(schema_services.clone());
+        c.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let request = selfrag::graphql::with_request_data(
+                    async_graphql::Request::new(query),
+                    &schema_services,
+                );
+                let response = schema.execute(request).await;
+                assert!(response.errors.is_empty());
+                response
+            })
+        });
+    }
 
     let client = reqwest::Client::new();
     let body = json!({ "query": "{ search(query: \"how do bees survive winter\", limit: 10) { totalHits hits { score chunk { content } document { title } } } }" });

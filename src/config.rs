@@ -35,6 +35,25 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
     pub http: HttpConfig,
+    pub graphql: GraphqlConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GraphqlConfig {
+    /// Time every non-trivial resolver into `graphql_field_duration_seconds`.
+    pub field_timing: bool,
+    /// Put `extensions.timing` in every response, not only when `X-Selfrag-Timing: 1` asks.
+    pub timing_in_response: bool,
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        GraphqlConfig {
+            field_timing: true,
+            timing_in_response: false,
+        }
+    }
 }
 
 /// The HTTP layer's limits and behaviour.
@@ -205,6 +224,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             cache: CacheConfig::default(),
             http: HttpConfig::default(),
+            graphql: GraphqlConfig::default(),
         }
     }
 }

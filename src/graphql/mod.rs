@@ -2,6 +2,7 @@
 //! `selfrag schema` prints it.
 
 mod errors;
+pub mod extensions;
 mod loaders;
 mod mutation;
 mod query;
@@ -19,9 +20,14 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>
 /// The schema with the shared services attached. Per-request data (the DataLoaders) is added
 /// by [`request_data`] for every request.
 pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
-        .data(services)
-        .finish()
+    let settings = services.config.graphql.clone();
+    let mut builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription);
+    if settings.field_timing {
+        builder = builder.extension(extensions::Timing {
+            always_report: settings.timing_in_response,
+        });
+    }
+    builder.data(services).finish()
 }
 
 /// Adds what each request needs of its own to a GraphQL request.

@@ -18,3 +18,4 @@ mod recall;
 mod schema;
 mod search;
 mod startup;
+mod timing;

@@ -1,0 +1,5 @@
+//! async-graphql extensions of ours.
+
+mod timing;
+
+pub use timing::{Timing, TimingRequested};

@@ -1,0 +1,197 @@
+//! Resolver timing: every non-trivial field's duration goes to the Prometheus histogram
+//! `graphql_field_duration_seconds{type,field}`; every operation to
+//! `graphql_operation_duration_seconds{operation_name,operation_type}` and its errors to
+//! `graphql_errors_total{code}`. When the request asks (header `X-Selfrag-Timing: 1`, or
+//! `graphql.timing_in_response`), the response carries `extensions.timing`: the total and the
+//! slowest fields with their paths.
+//!
+//! Like async-graphql's tracing extension, it skips introspection and leaf fields (scalars and
+//! enums), which resolve from memory and would only add noise and cost.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
+    ResolveInfo,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::registry::MetaTypeName;
+use async_graphql::{Name, Response, ServerResult, Value, Variables};
+
+/// Request data that asks for `extensions.timing` in the response.
+#[derive(Debug, Clone, Copy)]
+pub struct TimingRequested;
+
+/// Fields listed in `extensions.timing.slowest`.
+const SLOWEST: usize = 10;
+
+pub struct Timing {
+    pub always_report: bool,
+}
+
+impl ExtensionFactory for Timing {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(TimingExtension {
+            always_report: self.always_report,
+            operation_type: Mutex::new("query"),
+            fields: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+struct FieldTiming {
+    path: String,
+    parent_type: String,
+    field: String,
+    seconds: f64,
+}
+
+struct TimingExtension {
+    always_report: bool,
+    operation_type: Mutex<&'static str>,
+    /// Collected only when the response will report them.
+    fields: Mutex<Vec<FieldTiming>>,
+}
+
+impl TimingExtension {
+    fn reporting(&self, ctx: &ExtensionContext<'_>) -> bool {
+        self.always_report || ctx.data_opt::<TimingRequested>().is_some()
+    }
+}
+
+fn type_name(ty: OperationType) -> &'static str {
+    match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for TimingExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        // The executed operation is chosen later by name; with one operation there is no doubt,
+        // with several the first mutation wins the label (they are rare in one document).
+        let ty = document
+            .operations
+            .iter()
+            .map(|(_, op)| op.node.ty)
+            .max_by_key(|ty| matches!(ty, OperationType::Mutation))
+            .unwrap_or(OperationType::Query);
+        *self
+            .operation_type
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = type_name(ty);
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let started = Instant::now();
+        let response = next.run(ctx, operation_name).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let operation_type = *self
+            .operation_type
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let name = operation_name.unwrap_or("anonymous").to_owned();
+        metrics::histogram!(
+            "graphql_operation_duration_seconds",
+            "operation_name" => name.clone(),
+            "operation_type" => operation_type
+        )
+        .record(seconds);
+        metrics::counter!("graphql_operations_total", "operation_name" => name, "operation_type" => operation_type)
+            .increment(1);
+        for error in &response.errors {
+            let code = error
+                .extensions
+                .as_ref()
+                .and_then(|ext| ext.get("code"))
+                .and_then(|code| match code {
+                    Value::String(code) => Some(code.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "GRAPHQL_VALIDATION".to_owned());
+            metrics::counter!("graphql_errors_total", "code" => code).increment(1);
+        }
+        if !self.reporting(ctx) {
+            return response;
+        }
+        let mut fields =
+            std::mem::take(&mut *self.fields.lock().unwrap_or_else(PoisonError::into_inner));
+        fields.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        fields.truncate(SLOWEST);
+        let slowest = fields
+            .into_iter()
+            .map(|f| {
+                Value::Object(
+                    [
+                        (Name::new("path"), Value::String(f.path)),
+                        (Name::new("type"), Value::String(f.parent_type)),
+                        (Name::new("field"), Value::String(f.field)),
+                        (Name::new("ms"), Value::from(f.seconds * 1000.0)),
+                    ]
+                    .into_iter()
+                    .collect(),
+                )
+            })
+            .collect();
+        let timing = Value::Object(
+            [
+                (Name::new("totalMs"), Value::from(seconds * 1000.0)),
+                (Name::new("slowest"), Value::List(slowest)),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        response.extension("timing", timing)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let leaf = ctx
+            .schema_env
+            .registry
+            .types
+            .get(MetaTypeName::concrete_typename(info.return_type))
+            .is_some_and(|ty| ty.is_leaf());
+        if info.is_for_introspection || leaf {
+            return next.run(ctx, info).await;
+        }
+        let (parent_type, field) = (info.parent_type.to_owned(), info.name.to_owned());
+        let path = self.reporting(ctx).then(|| info.path_node.to_string());
+        let started = Instant::now();
+        let result = next.run(ctx, info).await;
+        let seconds = started.elapsed().as_secs_f64();
+        if let Some(path) = path {
+            self.fields
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(FieldTiming {
+                    path,
+                    parent_type: parent_type.clone(),
+                    field: field.clone(),
+                    seconds,
+                });
+        }
+        metrics::histogram!("graphql_field_duration_seconds", "type" => parent_type, "field" => field).record(seconds);
+        result
+    }
+}

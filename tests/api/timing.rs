@@ -1,0 +1,66 @@
+//! Resolver timing: Prometheus histograms per field and operation, `extensions.timing` on request.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+
+const QUERY: &str = "query Stats { collectionStats { documents vectors } search(query: \"bees\", limit: 3) { totalHits hits { document { title } } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_timings_reach_prometheus_and_the_response_only_when_asked() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.ingest(json!({ "content": "Bees make honey.", "title": "Bees" }))
+        .await;
+
+    let plain = app.graphql(QUERY, Value::Null).await;
+    assert!(
+        plain
+            .get("extensions")
+            .is_none_or(|ext| ext.get("timing").is_none()),
+        "{plain}"
+    );
+
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base_url))
+        .header("x-selfrag-timing", "1")
+        .json(&json!({ "query": QUERY, "operationName": "Stats" }))
+        .send()
+        .await
+        .expect("sent");
+    let body: Value = response.json().await.expect("json");
+    let timing = &body["extensions"]["timing"];
+    assert!(timing["totalMs"].as_f64().expect("total") > 0.0, "{body}");
+    let slowest = timing["slowest"].as_array().expect("slowest");
+    let paths: Vec<&str> = slowest.iter().filter_map(|f| f["path"].as_str()).collect();
+    assert!(
+        paths.contains(&"search") && paths.contains(&"collectionStats"),
+        "{paths:?}"
+    );
+    // Leaf fields (scalars) are not timed.
+    assert!(!paths.iter().any(|p| p.ends_with("totalHits")), "{paths:?}");
+    let ms: Vec<f64> = slowest.iter().filter_map(|f| f["ms"].as_f64()).collect();
+    assert!(ms.windows(2).all(|w| w[0] >= w[1]), "slowest first: {ms:?}");
+
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    for needle in [
+        "graphql_field_duration_seconds_count{type=\"Query\",field=\"search\"}",
+        "graphql_field_duration_seconds_count{type=\"SearchHit\",field=\"document\"}",
+        "graphql_operation_duration_seconds_count{operation_name=\"Stats\",operation_type=\"query\"}",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in:\n{metrics}");
+    }
+    assert!(!metrics.contains("field=\"totalHits\""));
+}
+
+#[tokio::test]
+async fn errors_are_counted_by_code() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.graphql("{ search(query: \"\") { totalHits } }", Value::Null)
+        .await;
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    assert!(
+        metrics.contains("graphql_errors_total{code=\"BAD_INPUT\"}"),
+        "{metrics}"
+    );
+}
