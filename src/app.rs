@@ -16,6 +16,7 @@ use crate::http::{HttpState, router};
 use crate::ingest::Chunker;
 use crate::services::Services;
 use crate::store::{MetadataStore, StoreError};
+use crate::telemetry::{RequestStats, SystemSampler};
 use crate::vector::{IndexError, IndexIdentity, VectorIndex};
 
 /// Why the server could not start. Each message names the fix where there is one.
@@ -112,6 +113,15 @@ impl Backends {
         };
 
         let cache = Caches::open(&config, store.clone()).await?;
+        let (system, sampler) = SystemSampler::start(
+            &config.data_dir,
+            Duration::from_millis(config.telemetry.sample_interval_ms),
+        );
+        let mut background = background;
+        background.push(sampler);
+        let requests = Arc::new(RequestStats::new(Duration::from_millis(
+            config.telemetry.slow_request_ms,
+        )));
         Ok(Backends {
             services: Services {
                 config,
@@ -120,6 +130,8 @@ impl Backends {
                 embedder,
                 chunker: Arc::new(chunker),
                 cache: Arc::new(cache),
+                requests,
+                system,
             },
             _background: Background(background),
         })

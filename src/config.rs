@@ -36,6 +36,25 @@ pub struct Config {
     pub cache: CacheConfig,
     pub http: HttpConfig,
     pub graphql: GraphqlConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// How often the background task samples CPU, memory and disk.
+    pub sample_interval_ms: u64,
+    /// Requests at least this slow are listed in `/health/metrics`.
+    pub slow_request_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            sample_interval_ms: 5_000,
+            slow_request_ms: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +244,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             http: HttpConfig::default(),
             graphql: GraphqlConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -424,6 +444,12 @@ impl Config {
             return Err(invalid(
                 "cache.key_prefix",
                 "must be non-empty without spaces or glob characters",
+            ));
+        }
+        if self.telemetry.sample_interval_ms < 100 {
+            return Err(invalid(
+                "telemetry.sample_interval_ms",
+                "must be at least 100",
             ));
         }
         if self.http.request_timeout_ms == 0 || self.http.max_body_bytes == 0 {

@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: one typed configuration (defaults < `selfrag.toml` < `SELFRAG_*`), validated at start.
 //! - [`app`]: builds the backends from configuration, binds the listener, runs until shutdown.
+//! - [`health`]: readiness, per-dependency detail and the performance report, for HTTP and GraphQL.
 //! - [`http`]: the axum router: GraphQL at `/graphql`, probes under `/health/`.
 //! - [`graphql`]: the schema (queries, mutations, per-request DataLoaders), independent of HTTP.
 //! - [`ingest`]: validation, chunking (text-splitter sized in model tokens), the all-or-nothing pipeline.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod graphql;
+pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod search;

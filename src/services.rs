@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::embed::Embedder;
 use crate::ingest::Chunker;
 use crate::store::MetadataStore;
+use crate::telemetry::{RequestStats, SystemSampler};
 use crate::vector::VectorIndex;
 
 /// Cheap to clone (every field is shared). Handed to GraphQL as schema data and to the plain
@@ -19,4 +20,8 @@ pub struct Services {
     pub embedder: Arc<dyn Embedder>,
     pub chunker: Arc<Chunker>,
     pub cache: Arc<Caches>,
+    /// The last minute of requests, for `/health/metrics` and `performanceMetrics`.
+    pub requests: Arc<RequestStats>,
+    /// Host and process figures, sampled in the background.
+    pub system: SystemSampler,
 }

@@ -105,6 +105,17 @@ impl RedisTier {
         self.breaker.state()
     }
 
+    pub fn pool_stats(&self) -> crate::store::PoolStats {
+        let status = self.pool.status();
+        crate::store::PoolStats {
+            max: status.max_size as u64,
+            size: status.size as u64,
+            in_use: status.size.saturating_sub(status.available) as u64,
+            idle: status.available as u64,
+            waiting: Some(status.waiting as u64),
+        }
+    }
+
     /// Failed or timed-out Redis calls since start.
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)

@@ -139,6 +139,11 @@ impl Caches {
         })
     }
 
+    /// The Redis tier, when configured.
+    pub fn redis(&self) -> Option<&RedisTier> {
+        self.l2.as_deref()
+    }
+
     pub fn l2_state(&self) -> L2State {
         self.l2.as_ref().map_or(L2State::Disabled, |l2| l2.state())
     }

@@ -15,6 +15,7 @@ use super::types::{
 };
 use crate::cache::{CacheAnalytics, Level};
 use crate::error::Error;
+use crate::health::{self, HealthReport, PerformanceReport};
 use crate::search::{self, SearchRequest};
 use crate::services::Services;
 use crate::store::DocumentCursor;
@@ -153,6 +154,17 @@ impl Query {
                 .map(|doc| Edge::new(encode_cursor(&DocumentCursor::of(&doc)), Document(doc))),
         );
         Ok(connection)
+    }
+
+    /// Readiness and each dependency's check (the same as `GET /health/ready`).
+    async fn health(&self, ctx: &Context<'_>) -> HealthReport {
+        health::readiness(ctx.data_unchecked::<Services>()).await
+    }
+
+    /// The last minute of requests, host and process figures, pools and cache (the same as
+    /// `GET /health/metrics`).
+    async fn performance_metrics(&self, ctx: &Context<'_>) -> PerformanceReport {
+        health::performance(ctx.data_unchecked::<Services>()).await
     }
 
     /// Hits, misses, sizes and state of both cache levels, per namespace and overall.

@@ -1,11 +1,14 @@
 //! The tower layers every route shares, outermost first: request id (set, and echoed on the
-//! response), tracing span per request, `X-Response-Time`, per-route metrics, CORS, compression,
+//! response), tracing span per request, `X-Response-Time` with per-route metrics and the request
+//! statistics, CORS, compression,
 //! timeout (408), body limit (413).
 
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -19,11 +22,19 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::HttpConfig;
+use crate::telemetry::{RequestRecord, RequestStats};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const RESPONSE_TIME: HeaderName = HeaderName::from_static("x-response-time");
 
-pub fn apply(router: Router, config: &HttpConfig) -> Router {
+/// Put in a response's extensions by the GraphQL handler, for the request statistics.
+#[derive(Debug, Clone)]
+pub struct GraphqlOutcome {
+    pub operation: Option<String>,
+    pub failed: bool,
+}
+
+pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -> Router {
     let compress_when = SizeAbove::new(config.compress_above_bytes)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
@@ -49,7 +60,10 @@ pub fn apply(router: Router, config: &HttpConfig) -> Router {
         ))
         .layer(CompressionLayer::new().compress_when(compress_when))
         .layer(cors(&config.cors_origins))
-        .layer(middleware::from_fn(response_time_and_metrics))
+        .layer(middleware::from_fn_with_state(
+            requests,
+            response_time_and_metrics,
+        ))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -75,9 +89,18 @@ fn cors(origins: &[String]) -> CorsLayer {
 
 /// Adds `X-Response-Time` (time to response headers) and records request counts and latency
 /// labelled by the matched route (never the raw path: bounded label cardinality).
-async fn response_time_and_metrics(request: Request, next: Next) -> Response {
+async fn response_time_and_metrics(
+    State(requests): State<Arc<RequestStats>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -87,8 +110,21 @@ async fn response_time_and_metrics(request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
         response.headers_mut().insert(RESPONSE_TIME, value);
     }
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let status = response.status();
+    let outcome = response.extensions().get::<GraphqlOutcome>();
+    requests.record(RequestRecord {
+        at: started,
+        route: route.clone(),
+        operation: outcome.and_then(|o| o.operation.clone()),
+        duration: elapsed,
+        failed: status.is_server_error() || outcome.is_some_and(|o| o.failed),
+        request_id,
+    });
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", status.as_u16().to_string()),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     response

@@ -22,11 +22,12 @@ pub fn router(state: HttpState) -> Router {
     // Install the metrics recorder before the first request records anything.
     metrics::prometheus();
     let config = state.services.config.http.clone();
+    let requests = state.services.requests.clone();
     let routes = Router::new()
         .merge(graphql::router())
         .merge(health::router())
         .merge(cache::router())
         .merge(metrics::router())
         .with_state(state);
-    middleware::apply(routes, &config)
+    middleware::apply(routes, &config, requests)
 }

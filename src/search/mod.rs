@@ -187,6 +187,7 @@ async fn compute(
     generation: u64,
 ) -> Result<CachedSearch> {
     let (vector, _) = embed_cached(services, &request.query).await?;
+    let started = Instant::now();
     let points = services
         .index
         .search(VectorQuery {
@@ -197,6 +198,8 @@ async fn compute(
             exact: false,
         })
         .await?;
+    metrics::histogram!("selfrag_vector_search_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
     // Two batched queries, whatever the number of hits.
     let chunk_ids: Vec<_> = points.iter().map(|p| p.id).collect();
     let document_ids: Vec<_> = points.iter().map(|p| p.document_id).collect();

@@ -86,6 +86,17 @@ pub struct DocumentFilter {
     pub source: Option<String>,
 }
 
+/// A connection pool's occupancy. `waiting` is unknown for the database (sqlx does not expose it).
+#[derive(async_graphql::SimpleObject, Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStats {
+    pub max: u64,
+    pub size: u64,
+    pub in_use: u64,
+    pub idle: u64,
+    pub waiting: Option<u64>,
+}
+
 /// A position in the newest-first document listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocumentCursor {
@@ -476,6 +487,37 @@ impl MetadataStore {
 
     pub async fn count_chunks(&self) -> Result<u64, StoreError> {
         Ok(chunk::Entity::find().count(&self.db).await?)
+    }
+
+    /// Connections of the pool right now.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            sea_orm::DatabaseBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            sea_orm::DatabaseBackend::MySql => (0, 0, 0),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        PoolStats {
+            max: max as u64,
+            size: u64::from(size),
+            in_use: u64::from(size.saturating_sub(idle)),
+            idle: u64::from(idle),
+            waiting: None,
+        }
     }
 
     /// The connection, for tests and migrations tooling.

@@ -149,7 +149,19 @@ impl TestApp {
 
     /// Drops this app's PostgreSQL database under it, as an outage would.
     pub fn drop_database(&mut self) {
-        drop(self._database.take().expect("a PostgreSQL app"));
+        self._database
+            .as_ref()
+            .expect("a PostgreSQL app")
+            .drop_now();
+    }
+
+    /// Creates the dropped database again (empty), as a database coming back would.
+    pub async fn restore_database(&self) {
+        self._database
+            .as_ref()
+            .expect("a PostgreSQL app")
+            .create_again()
+            .await;
     }
 
     pub async fn stop(&mut self) {
@@ -292,8 +304,21 @@ impl TestDatabase {
     }
 }
 
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
+impl TestDatabase {
+    async fn create_again(&self) {
+        let admin = sea_orm::Database::connect(&self.admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sea_orm::ConnectionTrait::execute_unprepared(
+            &admin,
+            &format!("CREATE DATABASE {}", self.name),
+        )
+        .await
+        .expect("create test database");
+        let _ = admin.close().await;
+    }
+
+    fn drop_now(&self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
         let _ = std::thread::spawn(move || {
@@ -311,6 +336,12 @@ impl Drop for TestDatabase {
             })
         })
         .join();
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        self.drop_now();
     }
 }
 

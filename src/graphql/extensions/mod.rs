@@ -2,4 +2,4 @@
 
 mod timing;
 
-pub use timing::{Timing, TimingRequested};
+pub use timing::{OperationSlot, Timing, TimingRequested};

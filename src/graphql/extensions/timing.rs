@@ -23,6 +23,17 @@ use async_graphql::{Name, Response, ServerResult, Value, Variables};
 #[derive(Debug, Clone, Copy)]
 pub struct TimingRequested;
 
+/// Request data the extension fills with the executed operation's name (given by the client, or
+/// the document's only named operation), so the HTTP layer can label its statistics.
+#[derive(Debug, Clone, Default)]
+pub struct OperationSlot(pub Arc<Mutex<Option<String>>>);
+
+impl OperationSlot {
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
 /// Fields listed in `extensions.timing.slowest`.
 const SLOWEST: usize = 10;
 
@@ -35,6 +46,7 @@ impl ExtensionFactory for Timing {
         Arc::new(TimingExtension {
             always_report: self.always_report,
             operation_type: Mutex::new("query"),
+            document_name: Mutex::new(None),
             fields: Mutex::new(Vec::new()),
         })
     }
@@ -50,6 +62,8 @@ struct FieldTiming {
 struct TimingExtension {
     always_report: bool,
     operation_type: Mutex<&'static str>,
+    /// The name of the document's only operation, when it has a name.
+    document_name: Mutex<Option<String>>,
     /// Collected only when the response will report them.
     fields: Mutex<Vec<FieldTiming>>,
 }
@@ -106,7 +120,18 @@ impl Extension for TimingExtension {
             .operation_type
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let name = operation_name.unwrap_or("anonymous").to_owned();
+        let name = operation_name
+            .map(str::to_owned)
+            .or_else(|| {
+                self.document_name
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+            })
+            .unwrap_or_else(|| "anonymous".to_owned());
+        if let Some(slot) = ctx.data_opt::<OperationSlot>() {
+            *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(name.clone());
+        }
         metrics::histogram!(
             "graphql_operation_duration_seconds",
             "operation_name" => name.clone(),

@@ -1,5 +1,13 @@
-//! Logging set-up. `RUST_LOG` filters; `SELFRAG_LOG_FORMAT=json` switches to one JSON object per
-//! line for log shippers.
+//! Logging, system sampling and in-process request statistics.
+//!
+//! Logging: `RUST_LOG` filters; `SELFRAG_LOG_FORMAT=json` switches to one JSON object per line
+//! for log shippers.
+
+mod requests;
+mod system;
+
+pub use requests::{OperationStats, RequestRecord, RequestStats, SlowRequest, StatsWindow};
+pub use system::{SystemSampler, SystemSnapshot};
 
 use tracing_subscriber::EnvFilter;
 
