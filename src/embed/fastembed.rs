@@ -179,10 +179,17 @@ fn run_worker(
             .iter()
             .flat_map(|job| job.texts.iter().map(String::as_str))
             .collect();
-        queued.fetch_sub(texts.len(), Ordering::Relaxed);
+        let depth = queued
+            .fetch_sub(texts.len(), Ordering::Relaxed)
+            .saturating_sub(texts.len());
+        metrics::gauge!("selfrag_embed_queue_depth").set(depth as f64);
+        metrics::histogram!("selfrag_embed_batch_size").record(texts.len() as f64);
+        let started = std::time::Instant::now();
         // A panic inside the runtime must cost this batch, not the worker.
         let result =
             std::panic::catch_unwind(AssertUnwindSafe(|| session.embed(&texts, Some(max_batch))));
+        metrics::histogram!("selfrag_embed_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         let result = match result {
             Ok(Ok(vectors)) => Ok(vectors),
             Ok(Err(err)) => Err(err.to_string()),

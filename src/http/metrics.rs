@@ -1,7 +1,8 @@
 //! `GET /metrics` in the Prometheus text format.
 //!
-//! Cache series are not counted twice on the hot path: the cache keeps its own atomics, and a
-//! scrape copies them into the registry just before rendering.
+//! Request, GraphQL, embedder and vector-search series are recorded where they happen. Cache,
+//! pool and process series are not counted twice on the hot path: their owners keep their own
+//! figures, and a scrape copies them into the registry just before rendering.
 
 use std::sync::OnceLock;
 
@@ -14,6 +15,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::HttpState;
 use crate::cache::{CacheAnalytics, L2StateValue};
+use crate::store::PoolStats;
+use crate::telemetry::SystemSnapshot;
 
 pub fn router() -> Router<HttpState> {
     Router::new().route("/metrics", get(render))
@@ -36,7 +39,13 @@ pub fn prometheus() -> &'static PrometheusHandle {
 
 async fn render(State(state): State<HttpState>) -> impl IntoResponse {
     let handle = prometheus();
-    record_cache(&state.services.cache.analytics().await);
+    let services = &state.services;
+    record_cache(&services.cache.analytics().await);
+    record_pool("database", &services.store.pool_stats());
+    if let Some(redis) = services.cache.redis() {
+        record_pool("redis", &redis.pool_stats());
+    }
+    record_process(&services.system.latest());
     (
         [(
             header::CONTENT_TYPE,
@@ -44,6 +53,25 @@ async fn render(State(state): State<HttpState>) -> impl IntoResponse {
         )],
         handle.render(),
     )
+}
+
+fn record_pool(pool: &'static str, stats: &PoolStats) {
+    metrics::gauge!("selfrag_pool_connections_max", "pool" => pool).set(stats.max as f64);
+    metrics::gauge!("selfrag_pool_connections", "pool" => pool).set(stats.size as f64);
+    metrics::gauge!("selfrag_pool_connections_in_use", "pool" => pool).set(stats.in_use as f64);
+    if let Some(waiting) = stats.waiting {
+        metrics::gauge!("selfrag_pool_waiting", "pool" => pool).set(waiting as f64);
+    }
+}
+
+/// From the background sampler: never measured on the scrape itself.
+fn record_process(system: &SystemSnapshot) {
+    metrics::gauge!("process_cpu_percent").set(system.process_cpu_percent);
+    metrics::gauge!("process_resident_memory_bytes").set(system.process_rss_bytes as f64);
+    metrics::gauge!("process_open_fds").set(system.process_open_files as f64);
+    metrics::gauge!("system_cpu_percent").set(system.cpu_percent);
+    metrics::gauge!("system_memory_used_bytes").set(system.memory_used_bytes as f64);
+    metrics::gauge!("system_disk_available_bytes").set(system.disk_available_bytes as f64);
 }
 
 fn record_cache(analytics: &CacheAnalytics) {

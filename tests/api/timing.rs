@@ -51,6 +51,19 @@ async fn field_timings_reach_prometheus_and_the_response_only_when_asked() {
         assert!(metrics.contains(needle), "missing {needle} in:\n{metrics}");
     }
     assert!(!metrics.contains("field=\"totalHits\""));
+    assert!(
+        !metrics.contains("type=\"[SearchHit!]\""),
+        "list elements are not timed one by one"
+    );
+    for series in [
+        "selfrag_embed_batch_size_count",
+        "selfrag_vector_search_duration_seconds_count",
+        "selfrag_pool_connections_in_use{pool=\"database\"}",
+        "process_resident_memory_bytes",
+        "http_request_duration_seconds_count{method=\"POST\",route=\"/graphql\",status=\"200\"}",
+    ] {
+        assert!(metrics.contains(series), "missing {series} in:\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! slowest fields with their paths.
 //!
 //! Like async-graphql's tracing extension, it skips introspection and leaf fields (scalars and
-//! enums), which resolve from memory and would only add noise and cost.
+//! enums), which resolve from memory and would only add noise and cost, and list elements (their
+//! list field is timed).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -197,7 +198,10 @@ impl Extension for TimingExtension {
             .types
             .get(MetaTypeName::concrete_typename(info.return_type))
             .is_some_and(|ty| ty.is_leaf());
-        if info.is_for_introspection || leaf {
+        // List elements resolve with the list as their "parent type"; the list field itself is
+        // already timed, so they would only repeat it per element.
+        let list_element = info.parent_type.starts_with('[');
+        if info.is_for_introspection || leaf || list_element {
             return next.run(ctx, info).await;
         }
         let (parent_type, field) = (info.parent_type.to_owned(), info.name.to_owned());
