@@ -23,6 +23,7 @@ use selfrag::cache::{CacheKey, CacheNamespace, Level, RedisTier, TieredCache};
 use selfrag::config::Config;
 use selfrag::ingest::{self, IngestRequest};
 use selfrag::search::{self, SearchRequest};
+use selfrag::services::Services;
 use selfrag::vector::VectorFilter;
 use serde_json::json;
 
@@ -39,6 +40,18 @@ fn config(data_dir: &std::path::Path) -> Config {
     config.model.dir = provisioned.join("models/all-MiniLM-L6-v2");
     config.model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
     config
+}
+
+async fn ingest_text(services: &Services, content: String) -> ingest::IngestOutcome {
+    let request = ingest::validate(
+        IngestRequest {
+            content,
+            ..IngestRequest::default()
+        },
+        &services.config.limits,
+    )
+    .expect("valid");
+    ingest::ingest(services, request).await.expect("ingest")
 }
 
 fn top_ten(query: String) -> SearchRequest {
@@ -73,15 +86,7 @@ fn benches(c: &mut Criterion) {
     let services = app.services().clone();
     runtime.block_on(async {
         for content in corpus() {
-            let request = ingest::validate(
-                IngestRequest {
-                    content,
-                    ..IngestRequest::default()
-                },
-                &services.config.limits,
-            )
-            .expect("valid");
-            ingest::ingest(&services, request).await.expect("ingest");
+            ingest_text(&services, content).await;
         }
     });
     let url = format!("http://{}/graphql", app.local_addr());
@@ -167,16 +172,7 @@ fn benches(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| async {
             // Unique content each time, so deduplication never short-cuts the work.
             let n = counter.fetch_add(1, Ordering::Relaxed);
-            let content = format!("Revision {n}.\n\n{sample}");
-            let request = ingest::validate(
-                IngestRequest {
-                    content,
-                    ..IngestRequest::default()
-                },
-                &services.config.limits,
-            )
-            .expect("valid");
-            ingest::ingest(&services, request).await.expect("ingest")
+            ingest_text(&services, format!("Revision {n}.\n\n{sample}")).await
         })
     });
     group.finish();

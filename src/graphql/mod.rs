@@ -23,9 +23,7 @@ pub fn build_schema(services: Services) -> AppSchema {
     let settings = services.config.graphql.clone();
     let mut builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription);
     if settings.field_timing {
-        builder = builder.extension(extensions::Timing {
-            always_report: settings.timing_in_response,
-        });
+        builder = builder.extension(extensions::Timing::new(settings.timing_in_response));
     }
     builder.data(services).finish()
 }

@@ -9,7 +9,8 @@
 //! enums), which resolve from memory and would only add noise and cost, and list elements (their
 //! list field is timed).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use async_graphql::extensions::{
@@ -19,6 +20,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::registry::MetaTypeName;
 use async_graphql::{Name, Response, ServerResult, Value, Variables};
+use metrics::Histogram;
 
 /// Request data that asks for `extensions.timing` in the response.
 #[derive(Debug, Clone, Copy)]
@@ -39,13 +41,55 @@ impl OperationSlot {
 const SLOWEST: usize = 10;
 
 pub struct Timing {
-    pub always_report: bool,
+    always_report: bool,
+    histograms: Arc<FieldHistograms>,
+}
+
+impl Timing {
+    pub fn new(always_report: bool) -> Self {
+        Timing {
+            always_report,
+            histograms: Arc::default(),
+        }
+    }
+}
+
+/// Histogram handles by parent type, then field: looked up with borrowed names, so timing a
+/// field allocates nothing once its handle exists (the schema has a fixed set of fields).
+#[derive(Default)]
+struct FieldHistograms(RwLock<HashMap<String, HashMap<String, Histogram>>>);
+
+impl FieldHistograms {
+    fn get(&self, parent_type: &str, field: &str) -> Histogram {
+        if let Some(histogram) = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(parent_type)
+            .and_then(|fields| fields.get(field))
+        {
+            return histogram.clone();
+        }
+        let histogram = metrics::histogram!(
+            "graphql_field_duration_seconds",
+            "type" => parent_type.to_owned(),
+            "field" => field.to_owned()
+        );
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(parent_type.to_owned())
+            .or_default()
+            .insert(field.to_owned(), histogram.clone());
+        histogram
+    }
 }
 
 impl ExtensionFactory for Timing {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(TimingExtension {
             always_report: self.always_report,
+            histograms: Arc::clone(&self.histograms),
             operation_type: Mutex::new("query"),
             document_name: Mutex::new(None),
             fields: Mutex::new(Vec::new()),
@@ -62,6 +106,7 @@ struct FieldTiming {
 
 struct TimingExtension {
     always_report: bool,
+    histograms: Arc<FieldHistograms>,
     operation_type: Mutex<&'static str>,
     /// The name of the document's only operation, when it has a name.
     document_name: Mutex<Option<String>>,
@@ -192,35 +237,42 @@ impl Extension for TimingExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let leaf = ctx
-            .schema_env
-            .registry
-            .types
-            .get(MetaTypeName::concrete_typename(info.return_type))
-            .is_some_and(|ty| ty.is_leaf());
         // List elements resolve with the list as their "parent type"; the list field itself is
         // already timed, so they would only repeat it per element.
-        let list_element = info.parent_type.starts_with('[');
-        if info.is_for_introspection || leaf || list_element {
+        let skip = info.is_for_introspection
+            || info.parent_type.starts_with('[')
+            || ctx
+                .schema_env
+                .registry
+                .types
+                .get(MetaTypeName::concrete_typename(info.return_type))
+                .is_some_and(|ty| ty.is_leaf());
+        if skip {
             return next.run(ctx, info).await;
         }
-        let (parent_type, field) = (info.parent_type.to_owned(), info.name.to_owned());
-        let path = self.reporting(ctx).then(|| info.path_node.to_string());
+        let histogram = self.histograms.get(info.parent_type, info.name);
+        let labels = self.reporting(ctx).then(|| {
+            (
+                info.path_node.to_string(),
+                info.parent_type.to_owned(),
+                info.name.to_owned(),
+            )
+        });
         let started = Instant::now();
         let result = next.run(ctx, info).await;
         let seconds = started.elapsed().as_secs_f64();
-        if let Some(path) = path {
+        histogram.record(seconds);
+        if let Some((path, parent_type, field)) = labels {
             self.fields
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(FieldTiming {
                     path,
-                    parent_type: parent_type.clone(),
-                    field: field.clone(),
+                    parent_type,
+                    field,
                     seconds,
                 });
         }
-        metrics::histogram!("graphql_field_duration_seconds", "type" => parent_type, "field" => field).record(seconds);
         result
     }
 }
