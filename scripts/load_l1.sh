@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Throughput of a search answered from L1 through the full HTTP + GraphQL stack, with wrk
-# (Debian package `wrk`) against a server already running on this machine.
+# (Debian package `wrk`) against a server already running on this machine. Start that server
+# with SELFRAG_RATE_LIMIT__ENABLED=false: one client address would otherwise spend its search
+# budget within a second, and the run would measure 429s.
 #   scripts/load_l1.sh [URL] [CONNECTIONS] [SECONDS]
 set -euo pipefail
 url=${1:-http://127.0.0.1:8080}

@@ -7,7 +7,8 @@ Invalidation rules of the ceiling: a search result is reusable until the next in
 ingest bumps the corpus generation, which is part of the result key); a query embedding is
 reusable forever (it does not depend on the corpus).
 
-Stdlib only. Loopback only: the target must be a server on this machine.
+Stdlib only. Loopback only: the target must be a server on this machine, started with
+SELFRAG_RATE_LIMIT__ENABLED=false (one client address would exhaust its search budget).
 
     scripts/load_zipf.py --url http://127.0.0.1:8080 --requests 20000 --concurrency 16
 """

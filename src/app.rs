@@ -8,12 +8,14 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::auth::ApiKeys;
 use crate::cache::Caches;
 use crate::config::Config;
 use crate::embed::{Embedder, FastEmbedder};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, router};
-use crate::ingest::Chunker;
+use crate::ingest::{Chunker, IngestEvents};
+use crate::ratelimit::RateLimiter;
 use crate::services::Services;
 use crate::store::{MetadataStore, StoreError};
 use crate::telemetry::{RequestStats, SystemSampler};
@@ -122,6 +124,8 @@ impl Backends {
         let requests = Arc::new(RequestStats::new(Duration::from_millis(
             config.telemetry.slow_request_ms,
         )));
+        let keys = Arc::new(ApiKeys::new(store.clone(), &config.auth));
+        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, cache.redis_shared()));
         Ok(Backends {
             services: Services {
                 config,
@@ -132,6 +136,9 @@ impl Backends {
                 cache: Arc::new(cache),
                 requests,
                 system,
+                keys,
+                limiter,
+                ingest_events: IngestEvents::new(),
             },
             _background: Background(background),
         })
@@ -208,7 +215,9 @@ impl App {
             router,
             backends,
         } = self;
-        axum::serve(listener, router)
+        // Peer addresses for per-client rate limits.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
         drop(backends);

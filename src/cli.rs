@@ -44,6 +44,27 @@ enum Command {
     Schema,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage API keys. Once one exists, mutations and cache clearing need a key (and queries
+    /// too unless `auth.public_queries`). Safe while the server runs: it only touches the database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once (only its hash is stored).
+    Create {
+        /// Who or what the key is for, e.g. `search-frontend`.
+        #[arg(long)]
+        name: String,
+        /// reader, writer or admin.
+        #[arg(long, default_value = "reader")]
+        role: String,
+    },
+    /// List keys (never the keys themselves: their id, shown prefix, role and state).
+    List,
+    /// Revoke a key by id or by the prefix `keys list` shows.
+    Revoke { id_or_prefix: String },
 }
 
 #[derive(Args)]
@@ -111,9 +132,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied to {}", redact(&config.database_url()));
             Ok(())
         }
+        Command::Keys(command) => keys_command(load()?, command).await,
         Command::Ingest(args) => ingest_command(load()?, args).await,
         Command::Search(args) => search_command(load()?, args).await,
     }
+}
+
+async fn keys_command(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let store =
+        crate::store::MetadataStore::connect(&config.database_url(), &config.database).await?;
+    let keys = crate::auth::ApiKeys::new(store, &config.auth);
+    match command {
+        KeysCommand::Create { name, role } => {
+            let role: crate::auth::Role = role.parse()?;
+            let created = keys.create(&name, role).await?;
+            eprintln!(
+                "created key {} ({}, role {}); it is shown only this once:",
+                created.record.id, created.record.name, created.record.role
+            );
+            println!("{}", created.secret);
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<36}  {:<12}  {:<7}  {:<8}  name",
+                "id", "prefix", "role", "state"
+            );
+            for key in keys.list().await? {
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<36}  {:<12}  {:<7}  {:<8}  {}",
+                    key.id, key.prefix, key.role, state, key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id_or_prefix } => {
+            let revoked = keys.revoke(&id_or_prefix).await?;
+            if revoked == 0 {
+                bail!("no active key has id or prefix `{id_or_prefix}`");
+            }
+            println!(
+                "revoked {revoked} key(s); running servers stop accepting them within {} ms",
+                config.auth.key_cache_ttl_ms
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> {

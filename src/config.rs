@@ -36,6 +36,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub http: HttpConfig,
     pub graphql: GraphqlConfig,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -64,6 +66,24 @@ pub struct GraphqlConfig {
     pub field_timing: bool,
     /// Put `extensions.timing` in every response, not only when `X-Selfrag-Timing: 1` asks.
     pub timing_in_response: bool,
+    /// Deepest field nesting a query may have. GraphiQL's introspection query is 13 to 15
+    /// deep, depending on its version.
+    pub max_depth: usize,
+    /// Highest cost a query may have: 1 per field, list fields multiplied by their
+    /// `limit`/`first`/number of texts.
+    pub max_complexity: usize,
+    /// Most aliased fields in one document (aliases multiply work without deepening a query).
+    pub max_aliases: usize,
+    /// Longest query text, in bytes.
+    pub max_query_bytes: usize,
+    /// Most operations in one batched (JSON array) request.
+    pub max_batch: usize,
+    /// Answer `__schema`/`__type`; turn off in production to hide the schema.
+    pub introspection: bool,
+    /// Parsed documents kept in process, keyed by the query text's hash.
+    pub document_cache_entries: u64,
+    /// Automatic persisted queries (Apollo's protocol), shared through the cache's `apq` namespace.
+    pub persisted_queries: bool,
 }
 
 impl Default for GraphqlConfig {
@@ -71,6 +91,74 @@ impl Default for GraphqlConfig {
         GraphqlConfig {
             field_timing: true,
             timing_in_response: false,
+            max_depth: 16,
+            max_complexity: 2_500,
+            max_aliases: 30,
+            max_query_bytes: 32 * 1024,
+            max_batch: 10,
+            introspection: true,
+            document_cache_entries: 1_000,
+            persisted_queries: true,
+        }
+    }
+}
+
+/// Who may call what. Authentication turns on when at least one API key exists
+/// (`selfrag keys create`); until then every call is allowed, as on a developer's machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Let queries (search, documents, analytics) through without a key once keys exist.
+    /// Mutations and cache clearing always need a key with the right role then.
+    pub public_queries: bool,
+    /// How long a key lookup is remembered in process; a revoked key stops working within this.
+    pub key_cache_ttl_ms: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            public_queries: true,
+            key_cache_ttl_ms: 5_000,
+        }
+    }
+}
+
+/// Request budgets per API key (or per client IP for anonymous calls). Shared across replicas
+/// through Redis when `redis_url` is set, kept in process otherwise.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// `search` and `embed` calls (an `embed` of n texts costs n).
+    pub search: Budget,
+    /// Documents ingested or deleted, and cache clears.
+    pub ingest: Budget,
+    /// Header carrying the client address when behind a proxy (e.g. `x-forwarded-for`, whose
+    /// first address is used). Unset: the TCP peer address. Only set this behind a proxy you run.
+    pub client_ip_header: Option<String>,
+}
+
+/// A sustained rate with a burst allowance (GCRA: smooth, no fixed-window edges).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Budget {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            search: Budget {
+                per_minute: 12_000,
+                burst: 400,
+            },
+            ingest: Budget {
+                per_minute: 600,
+                burst: 100,
+            },
+            client_ip_header: None,
         }
     }
 }
@@ -174,6 +262,8 @@ pub struct CacheConfig {
     pub embeddings: NamespaceConfig,
     /// Search results (`q`), keyed by everything that changes the answer and the corpus generation.
     pub results: NamespaceConfig,
+    /// Persisted query texts (`apq`), keyed by their SHA-256.
+    pub persisted_queries: NamespaceConfig,
     /// L2 values larger than this are zstd-compressed (when that makes them smaller).
     pub compress_above_bytes: usize,
     /// Longest wait for one Redis command before the cache answers without it.
@@ -208,6 +298,11 @@ impl Default for CacheConfig {
                 l1_capacity_bytes: 128 * 1024 * 1024,
                 l1_ttl_secs: 3_600,
                 l2_ttl_secs: 3_600,
+            },
+            persisted_queries: NamespaceConfig {
+                l1_capacity_bytes: 16 * 1024 * 1024,
+                l1_ttl_secs: 86_400,
+                l2_ttl_secs: 7 * 86_400,
             },
             compress_above_bytes: 1024,
             redis_timeout_ms: 100,
@@ -244,6 +339,8 @@ impl Default for Config {
             cache: CacheConfig::default(),
             http: HttpConfig::default(),
             graphql: GraphqlConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -396,7 +493,18 @@ impl Config {
                 "must be smaller than chunk.max_tokens",
             ));
         }
-        let positive: [(&'static str, usize); 13] = [
+        let positive: [(&'static str, usize); 18] = [
+            ("graphql.max_depth", self.graphql.max_depth),
+            ("graphql.max_complexity", self.graphql.max_complexity),
+            ("graphql.max_query_bytes", self.graphql.max_query_bytes),
+            ("graphql.max_batch", self.graphql.max_batch),
+            (
+                "rate_limit.*.per_minute",
+                self.rate_limit
+                    .search
+                    .per_minute
+                    .min(self.rate_limit.ingest.per_minute) as usize,
+            ),
             ("model.dimensions", self.model.dimensions),
             ("embed.workers", self.embed.workers),
             ("embed.max_batch", self.embed.max_batch),
@@ -425,6 +533,7 @@ impl Config {
         for (key, ns) in [
             ("cache.embeddings", &self.cache.embeddings),
             ("cache.results", &self.cache.results),
+            ("cache.persisted_queries", &self.cache.persisted_queries),
         ] {
             if ns.l1_ttl_secs == 0 || ns.l2_ttl_secs == 0 {
                 return Err(invalid(key, "TTLs must be greater than 0"));
@@ -467,6 +576,14 @@ impl Config {
             return Err(invalid(
                 "http.cors_origins",
                 format!("`{origin}` is not a valid origin"),
+            ));
+        }
+        if let Some(header) = &self.rate_limit.client_ip_header
+            && axum::http::HeaderName::from_bytes(header.as_bytes()).is_err()
+        {
+            return Err(invalid(
+                "rate_limit.client_ip_header",
+                format!("`{header}` is not a valid header name"),
             ));
         }
         if self.database.max_connections == 0

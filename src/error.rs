@@ -22,6 +22,18 @@ pub enum Error {
         #[source]
         source: Option<anyhow::Error>,
     },
+    /// No credentials where they are required, or credentials that are not valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials without the role the call needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's budget is spent; it may retry after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// A bug or an unexpected state on our side. The client gets an opaque message.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -33,6 +45,9 @@ pub enum ErrorCode {
     BadInput,
     NotFound,
     Unavailable,
+    Unauthenticated,
+    Forbidden,
+    RateLimited,
     Internal,
 }
 
@@ -42,6 +57,9 @@ impl ErrorCode {
             ErrorCode::BadInput => "BAD_INPUT",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -73,11 +91,27 @@ impl Error {
         Error::Internal(source.into())
     }
 
+    /// The HTTP status a plain (non-GraphQL) route answers this error with.
+    pub fn http_status(&self) -> u16 {
+        match self.code() {
+            ErrorCode::BadInput => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::BadInput(_) => ErrorCode::BadInput,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Unavailable { .. } => ErrorCode::Unavailable,
+            Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

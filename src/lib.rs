@@ -15,12 +15,15 @@
 //!   concurrent requests on dedicated inference threads.
 //! - [`store`]: documents and chunks in SQLite or PostgreSQL through SeaORM.
 //! - [`vector`]: the `VectorIndex` trait and the embedded qdrant-edge index.
+//! - [`auth`]: API keys (hashed at rest) and the reader < writer < admin roles.
+//! - [`ratelimit`]: GCRA budgets per key or client address, in Redis or in process.
 //! - [`error`]: the domain error and its stable codes, mapped to GraphQL/HTTP at the edges.
 //!
 //! A request flows `http` → `graphql` → `search`/`ingest` → (`embed`, `store`, `vector`); the
 //! inner modules know nothing of HTTP or GraphQL.
 
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -30,6 +33,7 @@ pub mod graphql;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod ratelimit;
 pub mod search;
 pub mod services;
 pub mod store;

@@ -1,11 +1,14 @@
-//! The one context every transport shares: configuration and the four backends.
+//! The one context every transport shares: configuration, the backends and the
+//! cross-cutting services (keys, rate limits, events).
 
 use std::sync::Arc;
 
+use crate::auth::ApiKeys;
 use crate::cache::Caches;
 use crate::config::Config;
 use crate::embed::Embedder;
-use crate::ingest::Chunker;
+use crate::ingest::{Chunker, IngestEvents};
+use crate::ratelimit::RateLimiter;
 use crate::store::MetadataStore;
 use crate::telemetry::{RequestStats, SystemSampler};
 use crate::vector::VectorIndex;
@@ -24,4 +27,10 @@ pub struct Services {
     pub requests: Arc<RequestStats>,
     /// Host and process figures, sampled in the background.
     pub system: SystemSampler,
+    /// API keys and roles.
+    pub keys: Arc<ApiKeys>,
+    /// Search and ingest budgets per caller.
+    pub limiter: Arc<RateLimiter>,
+    /// Progress of ingests, for the `ingestProgress` subscription.
+    pub ingest_events: IngestEvents,
 }

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_documents;
 mod m20261124_000002_corpus_generation;
+mod m20261124_000003_api_keys;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_documents::Migration),
             Box::new(m20261124_000002_corpus_generation::Migration),
+            Box::new(m20261124_000003_api_keys::Migration),
         ]
     }
 }

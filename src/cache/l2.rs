@@ -192,6 +192,27 @@ impl RedisTier {
         .await
     }
 
+    /// Runs a Lua script with EVAL under the same breaker and timeout as the cache's calls (the
+    /// rate limiter uses this, so a Redis outage trips one breaker, not two).
+    pub async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &str,
+        key: &str,
+        args: &[u64],
+    ) -> Result<T, L2Error> {
+        self.guarded(self.timeout, async {
+            let mut conn = self.connection().await?;
+            Ok(redis::cmd("EVAL")
+                .arg(script)
+                .arg(1)
+                .arg(key)
+                .arg(args)
+                .query_async(&mut conn)
+                .await?)
+        })
+        .await
+    }
+
     /// Deletes every key of a namespace with SCAN + UNLINK (never KEYS, which blocks Redis).
     /// Slow on purpose-sized keyspaces, so it gets a longer deadline than a lookup.
     pub async fn clear(&self, namespace: &str) -> Result<u64, L2Error> {

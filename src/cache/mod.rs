@@ -33,22 +33,29 @@ use crate::store::{MetadataStore, StoreError};
 
 /// The cache's namespaces, as clients name them.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum CacheNamespace {
     /// Query embeddings (`emb`).
     Embeddings,
     /// Search results (`q`).
     Results,
+    /// Automatic persisted queries (`apq`): query texts by their SHA-256, shared by replicas.
+    PersistedQueries,
 }
 
 impl CacheNamespace {
-    pub const ALL: [CacheNamespace; 2] = [CacheNamespace::Embeddings, CacheNamespace::Results];
+    pub const ALL: [CacheNamespace; 3] = [
+        CacheNamespace::Embeddings,
+        CacheNamespace::Results,
+        CacheNamespace::PersistedQueries,
+    ];
 
     /// The short name used in Redis keys and metric labels.
     pub fn key(self) -> &'static str {
         match self {
             CacheNamespace::Embeddings => "emb",
             CacheNamespace::Results => "q",
+            CacheNamespace::PersistedQueries => "apq",
         }
     }
 }
@@ -110,6 +117,7 @@ pub struct ClearedNamespace {
 pub struct Caches {
     pub embeddings: TieredCache<Vec<f32>>,
     pub results: TieredCache<CachedSearch>,
+    pub persisted_queries: TieredCache<String>,
     pub generation: CorpusGeneration,
     l2: Option<Arc<RedisTier>>,
 }
@@ -134,6 +142,12 @@ impl Caches {
                 l2.clone(),
                 compress,
             ),
+            persisted_queries: TieredCache::new(
+                CacheNamespace::PersistedQueries,
+                &config.cache.persisted_queries,
+                l2.clone(),
+                compress,
+            ),
             generation: CorpusGeneration::load(store, l2.clone(), &config.cache.key_prefix).await?,
             l2,
         })
@@ -144,6 +158,11 @@ impl Caches {
         self.l2.as_deref()
     }
 
+    /// The Redis tier, shared (the rate limiter uses the cache's pool and breaker).
+    pub fn redis_shared(&self) -> Option<Arc<RedisTier>> {
+        self.l2.clone()
+    }
+
     pub fn l2_state(&self) -> L2State {
         self.l2.as_ref().map_or(L2State::Disabled, |l2| l2.state())
     }
@@ -152,6 +171,7 @@ impl Caches {
         let namespaces = vec![
             self.embeddings.snapshot().await,
             self.results.snapshot().await,
+            self.persisted_queries.snapshot().await,
         ];
         let overall = CounterSnapshot::total(namespaces.iter().map(|n| &n.counters));
         let l2 = match &self.l2 {
@@ -189,6 +209,7 @@ impl Caches {
             let (l1_entries, l2_keys) = match ns {
                 CacheNamespace::Embeddings => self.embeddings.clear().await,
                 CacheNamespace::Results => self.results.clear().await,
+                CacheNamespace::PersistedQueries => self.persisted_queries.clear().await,
             };
             cleared.push(ClearedNamespace {
                 namespace: ns,

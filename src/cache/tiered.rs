@@ -44,6 +44,12 @@ impl CacheValue for Vec<f32> {
     }
 }
 
+impl CacheValue for String {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Self>() + self.len()
+    }
+}
+
 /// The cache's own sizes and settings, for analytics.
 #[derive(async_graphql::SimpleObject, Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,6 +162,35 @@ impl<V: CacheValue> TieredCache<V> {
         Ok((entry.into_value(), level))
     }
 
+    /// The cached value, from either level (an L2 hit is copied into L1). For values only the
+    /// client can supply, such as persisted query texts, where there is nothing to compute.
+    pub async fn get(&self, key: CacheKey) -> Option<(Arc<V>, Level)> {
+        if let Some(value) = self.l1.get(&key).await {
+            Counters::bump(&self.counters.l1_hits);
+            return Some((value, Level::L1));
+        }
+        match self.l2_get(&key).await {
+            Some(value) => {
+                let value = Arc::new(value);
+                self.l1.insert(key, Arc::clone(&value)).await;
+                Counters::bump(&self.counters.l1_sets);
+                Counters::bump(&self.counters.l2_hits);
+                Some((value, Level::L2))
+            }
+            None => {
+                Counters::bump(&self.counters.misses);
+                None
+            }
+        }
+    }
+
+    /// Stores `value` in both levels.
+    pub async fn insert(&self, key: CacheKey, value: V) {
+        self.l2_set(&key, &value).await;
+        self.l1.insert(key, Arc::new(value)).await;
+        Counters::bump(&self.counters.l1_sets);
+    }
+
     async fn l2_get(&self, key: &CacheKey) -> Option<V> {
         let l2 = self.l2.as_ref()?;
         let bytes = match l2.get(&l2.key(self.namespace.key(), &key.to_hex())).await {
@@ -244,6 +279,15 @@ fn shared_error(err: Arc<Error>) -> Error {
             Error::Unavailable { message, .. } => Error::Unavailable {
                 message: message.clone(),
                 source: None,
+            },
+            Error::Unauthenticated(m) => Error::Unauthenticated(m.clone()),
+            Error::Forbidden(m) => Error::Forbidden(m.clone()),
+            Error::RateLimited {
+                message,
+                retry_after,
+            } => Error::RateLimited {
+                message: message.clone(),
+                retry_after: *retry_after,
             },
             Error::Internal(e) => Error::Internal(anyhow::anyhow!("{e}")),
         },

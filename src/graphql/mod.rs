@@ -1,27 +1,37 @@
 //! The GraphQL schema, independent of HTTP: `http::graphql` only wires it to routes, and
 //! `selfrag schema` prints it.
 
+mod access;
 mod errors;
 pub mod extensions;
 mod loaders;
 mod mutation;
 mod query;
+mod subscription;
 mod types;
 
-pub use errors::{ApiError, cause_chain};
+pub use access::RateLimitSlot;
+pub use errors::{ApiError, cause_chain, code_of, codes, refusal};
 pub use loaders::{Loaders, loaders};
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 use crate::services::Services;
 
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// The schema with the shared services attached. Per-request data (the DataLoaders) is added
-/// by [`request_data`] for every request.
+/// The schema with the shared services attached and the limits of `graphql.*` applied.
+/// Per-request data (the DataLoaders) is added by [`with_request_data`] for every request.
 pub fn build_schema(services: Services) -> AppSchema {
     let settings = services.config.graphql.clone();
-    let mut builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription);
+    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .limit_depth(settings.max_depth)
+        .limit_complexity(settings.max_complexity)
+        // Admission first: its hooks wrap the others, so it sees every error.
+        .extension(extensions::Admission::new(&settings));
+    if !settings.introspection {
+        builder = builder.disable_introspection();
+    }
     if settings.field_timing {
         builder = builder.extension(extensions::Timing::new(settings.timing_in_response));
     }
@@ -38,7 +48,7 @@ pub fn with_request_data(
 
 /// The schema in SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .finish()
         .sdl()
 }

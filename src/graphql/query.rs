@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
 use uuid::Uuid;
 
+use super::access::spend;
 use super::errors::ApiResult;
 use super::loaders::{DocumentKey, Loaders};
 use super::types::{
@@ -16,6 +17,7 @@ use super::types::{
 use crate::cache::{CacheAnalytics, Level};
 use crate::error::Error;
 use crate::health::{self, HealthReport, PerformanceReport};
+use crate::ratelimit::BudgetKind;
 use crate::search::{self, SearchRequest};
 use crate::services::Services;
 use crate::store::DocumentCursor;
@@ -26,7 +28,8 @@ pub struct Query;
 impl Query {
     /// Semantic search over every chunk: the query is embedded and compared with the chunks'
     /// vectors. `limit` is 1..100 (limits.max_search_limit); `threshold` drops hits whose
-    /// cosine similarity is below it (-1..1).
+    /// cosine similarity is below it (-1..1). Spends 1 from the caller's `search` budget.
+    #[graphql(complexity = "(limit.unwrap_or(10).clamp(1, 1_000) as usize) * child_complexity")]
     async fn search(
         &self,
         ctx: &Context<'_>,
@@ -35,6 +38,7 @@ impl Query {
         threshold: Option<f64>,
         filter: Option<SearchFilter>,
     ) -> ApiResult<SearchResult> {
+        spend(ctx, BudgetKind::Search, 1).await?;
         let services = ctx.data_unchecked::<Services>();
         let request = SearchRequest {
             query,
@@ -65,7 +69,8 @@ impl Query {
 
     /// Embeds texts with the server's model (unit-length vectors). Up to 256 texts
     /// (limits.max_embed_texts), each up to limits.max_query_chars characters; text beyond the
-    /// model's 256 word pieces is not read.
+    /// model's 256 word pieces is not read. Spends one per text from the `search` budget.
+    #[graphql(complexity = "texts.len().max(1) * child_complexity")]
     async fn embed(&self, ctx: &Context<'_>, texts: Vec<String>) -> ApiResult<Vec<Embedding>> {
         let services = ctx.data_unchecked::<Services>();
         let limits = &services.config.limits;
@@ -88,6 +93,7 @@ impl Query {
                 .into());
             }
         }
+        spend(ctx, BudgetKind::Search, texts.len()).await?;
         // Concurrent lookups: the misses reach the embedder together and share one batch.
         let vectors = futures_util::future::try_join_all(
             texts
@@ -122,6 +128,7 @@ impl Query {
 
     /// Documents, newest first, as a cursor connection. `first` defaults to 20, at most
     /// limits.max_page_size.
+    #[graphql(complexity = "(first.unwrap_or(20).clamp(1, 1_000) as usize) * child_complexity")]
     async fn documents(
         &self,
         ctx: &Context<'_>,

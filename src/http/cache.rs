@@ -1,13 +1,17 @@
 //! Cache analytics and clearing for operators and dashboards that do not speak GraphQL.
+//! Clearing needs the admin role once keys exist, and spends from the `ingest` budget.
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Json};
+use axum::extract::{Extension, Query, State};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::HttpState;
+use super::reply::{error_response, set_rate_limit_headers};
+use crate::auth::{Caller, Role};
 use crate::cache::CacheNamespace;
+use crate::ratelimit::BudgetKind;
 
 pub fn router() -> Router<HttpState> {
     Router::new()
@@ -21,13 +25,31 @@ async fn analytics(State(state): State<HttpState>) -> impl IntoResponse {
 
 #[derive(Deserialize)]
 struct ClearParams {
-    /// `embeddings` or `results`; all namespaces when absent.
+    /// `embeddings`, `results` or `persisted_queries`; all namespaces when absent.
     namespace: Option<CacheNamespace>,
 }
 
 async fn clear(
     State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<ClearParams>,
-) -> impl IntoResponse {
-    Json(serde_json::json!({ "cleared": state.services.cache.clear(params.namespace).await }))
+) -> Response {
+    let services = &state.services;
+    if let Err(err) = services.keys.authorize(&caller, Role::Admin).await {
+        return error_response(&err);
+    }
+    let decision = if services.limiter.enabled() {
+        Some(services.limiter.check(&caller, BudgetKind::Ingest, 1).await)
+    } else {
+        None
+    };
+    let mut response = match decision.map(|d| d.into_result()) {
+        Some(Err(err)) => error_response(&err),
+        _ => Json(serde_json::json!({ "cleared": services.cache.clear(params.namespace).await }))
+            .into_response(),
+    };
+    if let Some(decision) = decision {
+        set_rate_limit_headers(response.headers_mut(), &decision);
+    }
+    response
 }

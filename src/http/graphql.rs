@@ -1,53 +1,265 @@
-//! `POST /graphql` executes; `GET /graphql` serves GraphiQL.
+//! GraphQL over HTTP: `POST /graphql` (single or batched operations), `GET /graphql` (queries
+//! and persisted-query hashes in the URL; GraphiQL when there is no operation), and
+//! `GET /graphql/ws` (subscriptions over graphql-ws).
+//!
+//! Transport rules live here: CSRF prevention, the batch limit, typed refusals for bodies that
+//! are not GraphQL requests, HTTP statuses for requests refused as a whole, and the
+//! `RateLimit-*` headers.
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use std::sync::Arc;
+
+use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use async_graphql::{BatchRequest, Data, ParseRequestError, Variables};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::{Extension, RawQuery, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 
 use super::HttpState;
+use super::auth::presented_key;
+use super::csrf::prevent_csrf;
 use super::middleware::GraphqlOutcome;
-use crate::graphql::extensions::{OperationSlot, TimingRequested};
-use crate::graphql::with_request_data;
+use super::reply::{refusal, set_rate_limit_headers};
+use crate::auth::Caller;
+use crate::graphql::extensions::{OperationSlot, TimingRequested, ViaGet};
+use crate::graphql::{RateLimitSlot, code_of, codes, with_request_data};
 
 pub fn router() -> Router<HttpState> {
-    Router::new().route("/graphql", get(graphiql).post(execute))
+    Router::new()
+        .route("/graphql", get(get_graphql).post(post_graphql))
+        .route_layer(middleware::from_fn(prevent_csrf))
+        .route("/graphql/ws", get(subscriptions))
+}
+
+async fn post_graphql(
+    State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let options =
+        MultipartOptions::default().max_file_size(state.services.config.http.max_body_bytes);
+    match async_graphql::http::receive_batch_body(content_type, &body[..], options).await {
+        Ok(batch) => execute(&state, caller, &headers, batch, false).await,
+        Err(err) => unreadable(err),
+    }
+}
+
+/// What a GET carries in its query string (camelCase, as GraphQL clients send it).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    #[serde(default)]
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+async fn get_graphql(
+    State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return graphiql().into_response();
+    };
+    match parse_get(&query) {
+        Ok(request) => {
+            let batch = BatchRequest::Single(request);
+            execute(&state, caller, &headers, batch, true).await
+        }
+        Err(message) => refusal(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message),
+    }
+}
+
+fn parse_get(query: &str) -> Result<async_graphql::Request, String> {
+    let params: GetParams = serde_urlencoded::from_str(query)
+        .map_err(|err| format!("cannot read the query string: {err}"))?;
+    let mut request = async_graphql::Request::new(params.query);
+    request.operation_name = params.operation_name;
+    if let Some(variables) = params.variables {
+        let json: serde_json::Value = serde_json::from_str(&variables)
+            .map_err(|err| format!("`variables` is not JSON: {err}"))?;
+        request.variables = Variables::from_json(json);
+    }
+    if let Some(extensions) = params.extensions {
+        request.extensions = serde_json::from_str(&extensions)
+            .map_err(|err| format!("`extensions` is not a JSON object: {err}"))?;
+    }
+    Ok(request)
+}
+
+/// A body that is not a GraphQL request, in the GraphQL error shape.
+fn unreadable(err: ParseRequestError) -> Response {
+    match err {
+        ParseRequestError::PayloadTooLarge => refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::BAD_REQUEST,
+            "the request body is too large (http.max_body_bytes)",
+        ),
+        other => refusal(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_REQUEST,
+            format!("the body is not a GraphQL request: {other}"),
+        ),
+    }
 }
 
 async fn execute(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
+    state: &HttpState,
+    caller: Caller,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+    via_get: bool,
 ) -> Response {
-    let mut request = with_request_data(request.into_inner(), &state.services);
-    if headers.get("x-selfrag-timing").is_some_and(|v| v == "1") {
-        request = request.data(TimingRequested);
+    let services = &state.services;
+    let max_batch = services.config.graphql.max_batch;
+    if let BatchRequest::Batch(requests) = &batch
+        && (requests.is_empty() || requests.len() > max_batch)
+    {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            codes::BATCH_TOO_LARGE,
+            format!(
+                "a batch must hold 1 to {max_batch} operations; this one has {} (graphql.max_batch)",
+                requests.len()
+            ),
+        );
     }
-    let given = request.operation_name.clone();
+    let timing = headers.get("x-selfrag-timing").is_some_and(|v| v == "1");
+    let rate = RateLimitSlot::default();
     let slot = OperationSlot::default();
-    let request = request.data(slot.clone());
-    let response = state.schema.execute(request).await;
-    // For the request statistics (the middleware reads it from the response).
-    let outcome = GraphqlOutcome {
-        operation: Some(
-            slot.take()
-                .or(given)
-                .unwrap_or_else(|| "anonymous".to_owned()),
-        ),
-        failed: response.is_err(),
+    let caller = Arc::new(caller);
+    let prepare = |request: async_graphql::Request| {
+        let mut request = with_request_data(request, services)
+            .data(Caller::clone(&caller))
+            .data(rate.clone())
+            .data(slot.clone());
+        if timing {
+            request = request.data(TimingRequested);
+        }
+        if via_get {
+            request = request.data(ViaGet);
+        }
+        request
+    };
+    let (response, status, outcome) = match batch {
+        BatchRequest::Single(request) => {
+            let given = request.operation_name.clone();
+            let response = state.schema.execute(prepare(request)).await;
+            let status = refused_status(&response);
+            let outcome = GraphqlOutcome {
+                operation: Some(slot.take().or(given).unwrap_or_else(|| "anonymous".into())),
+                failed: response.is_err(),
+            };
+            (
+                async_graphql::BatchResponse::Single(response),
+                status,
+                outcome,
+            )
+        }
+        BatchRequest::Batch(requests) => {
+            let responses = futures_util::future::join_all(
+                requests
+                    .into_iter()
+                    .map(|request| state.schema.execute(prepare(request))),
+            )
+            .await;
+            let outcome = GraphqlOutcome {
+                operation: Some("batch".into()),
+                failed: responses.iter().any(async_graphql::Response::is_err),
+            };
+            (
+                async_graphql::BatchResponse::Batch(responses),
+                StatusCode::OK,
+                outcome,
+            )
+        }
     };
     let mut response = GraphQLResponse::from(response).into_response();
+    *response.status_mut() = status;
+    if let Some(decision) = rate.get() {
+        set_rate_limit_headers(response.headers_mut(), &decision);
+    }
     response.extensions_mut().insert(outcome);
     response
 }
 
-async fn graphiql() -> impl IntoResponse {
+/// A request refused as a whole (no data) gets the HTTP status of its refusal; anything that
+/// ran, even with field errors, is 200 as GraphQL over HTTP expects.
+fn refused_status(response: &async_graphql::Response) -> StatusCode {
+    if !matches!(response.data, async_graphql::Value::Null) {
+        return StatusCode::OK;
+    }
+    match response.errors.first().and_then(code_of) {
+        Some("UNAUTHENTICATED") => StatusCode::UNAUTHORIZED,
+        Some("FORBIDDEN") => StatusCode::FORBIDDEN,
+        Some("RATE_LIMITED") => StatusCode::TOO_MANY_REQUESTS,
+        Some(codes::METHOD_NOT_ALLOWED) => StatusCode::METHOD_NOT_ALLOWED,
+        _ => StatusCode::OK,
+    }
+}
+
+/// graphql-ws (and the older subscriptions-transport-ws). The key may come as a header on the
+/// upgrade, or in `connection_init`'s payload (`{"authorization": "Bearer …"}` or
+/// `{"apiKey": "…"}`), which is what browsers can send.
+async fn subscriptions(
+    State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let schema = state.schema.clone();
+    let services = state.services.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let mut caller = caller;
+                    if let Some(key) = payload_key(&payload) {
+                        let identity = services
+                            .keys
+                            .authenticate(&key)
+                            .await
+                            .map_err(|err| async_graphql::Error::new(err.to_string()))?;
+                        caller.identity = Some(identity);
+                    }
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+fn payload_key(payload: &serde_json::Value) -> Option<String> {
+    let field = |name: &str| payload.get(name).and_then(|v| v.as_str());
+    if let Some(authorization) = field("authorization").or_else(|| field("Authorization")) {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, authorization.parse().ok()?);
+        return presented_key(&headers).map(str::to_owned);
+    }
+    field("apiKey")
+        .or_else(|| field("x-api-key"))
+        .map(str::to_owned)
+}
+
+fn graphiql() -> impl IntoResponse {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
             .title("selfrag")
             .finish(),
     )

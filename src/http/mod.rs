@@ -1,10 +1,14 @@
-//! HTTP transport: GraphQL and the health probes on one axum router.
+//! HTTP transport: GraphQL and the health probes on one axum router. Every request is
+//! identified first (`auth`: API key and client address), then routed.
 
+mod auth;
 mod cache;
+mod csrf;
 mod graphql;
 mod health;
 mod metrics;
 mod middleware;
+mod reply;
 
 use axum::Router;
 
@@ -28,6 +32,10 @@ pub fn router(state: HttpState) -> Router {
         .merge(health::router())
         .merge(cache::router())
         .merge(metrics::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ))
         .with_state(state);
     middleware::apply(routes, &config, requests)
 }

@@ -4,7 +4,10 @@
 //! One concrete type serves both databases: SeaORM is already the abstraction over them, and the
 //! integration suite runs against each. Callers see the domain types below, never an entity.
 
+mod api_keys;
 mod entities;
+
+pub use api_keys::{ApiKeyRecord, NewApiKey};
 
 use std::collections::HashMap;
 use std::time::Duration;

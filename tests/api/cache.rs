@@ -153,7 +153,7 @@ async fn clearing_empties_both_levels_and_analytics_are_served_as_json_and_prome
         .expect("sent");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
-    assert_eq!(body["cleared"].as_array().map(Vec::len), Some(2));
+    assert_eq!(body["cleared"].as_array().map(Vec::len), Some(3));
     let analytics = app.cache_analytics().await;
     for ns in analytics["namespaces"].as_array().expect("namespaces") {
         assert_eq!(ns["l1Entries"], 0, "{analytics}");

@@ -71,6 +71,9 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _database: Option<TestDatabase>,
+    /// The running app's services, for setting up what has no HTTP surface (API keys).
+    /// Taken at stop, so that the stopped app's index and database are released.
+    services: Option<selfrag::services::Services>,
 }
 
 impl TestApp {
@@ -114,6 +117,7 @@ impl TestApp {
         overrides.embedder.get_or_insert_with(shared_embedder);
         let app = App::build(config, overrides).await.expect("app starts");
         let base_url = format!("http://{}", app.local_addr());
+        let services = app.services().clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -129,7 +133,12 @@ impl TestApp {
             shutdown: Some(shutdown),
             server: Some(server),
             _database: database,
+            services: Some(services),
         }
+    }
+
+    pub fn services(&self) -> &selfrag::services::Services {
+        self.services.as_ref().expect("a running app")
     }
 
     /// Stops the server, waits for it to release the data directory, and starts a new one on
@@ -165,6 +174,7 @@ impl TestApp {
     }
 
     pub async fn stop(&mut self) {
+        self.services = None;
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

@@ -6,16 +6,23 @@
 mod faults;
 mod helpers;
 
+mod apq;
+mod auth;
 mod cache;
 mod chunking;
 mod corpus;
+mod csrf;
 mod embedding;
 mod errors;
+mod fuzz;
 mod health;
 mod http;
 mod ingest;
+mod limits;
+mod ratelimit;
 mod recall;
 mod schema;
 mod search;
 mod startup;
+mod subscriptions;
 mod timing;

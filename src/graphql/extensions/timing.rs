@@ -1,7 +1,7 @@
 //! Resolver timing: every non-trivial field's duration goes to the Prometheus histogram
 //! `graphql_field_duration_seconds{type,field}`; every operation to
-//! `graphql_operation_duration_seconds{operation_name,operation_type}` and its errors to
-//! `graphql_errors_total{code}`. When the request asks (header `X-Selfrag-Timing: 1`, or
+//! `graphql_operation_duration_seconds{operation_name,operation_type}` (errors are counted by
+//! `Admission`, which sees the ones raised before execution too). When the request asks (header `X-Selfrag-Timing: 1`, or
 //! `graphql.timing_in_response`), the response carries `extensions.timing`: the total and the
 //! slowest fields with their paths.
 //!
@@ -186,18 +186,6 @@ impl Extension for TimingExtension {
         .record(seconds);
         metrics::counter!("graphql_operations_total", "operation_name" => name, "operation_type" => operation_type)
             .increment(1);
-        for error in &response.errors {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|ext| ext.get("code"))
-                .and_then(|code| match code {
-                    Value::String(code) => Some(code.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| "GRAPHQL_VALIDATION".to_owned());
-            metrics::counter!("graphql_errors_total", "code" => code).increment(1);
-        }
         if !self.reporting(ctx) {
             return response;
         }
