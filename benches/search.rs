@@ -8,7 +8,8 @@
 //! - `search/service_l1_hit` vs `search/service_computed`: the same search answered from L1,
 //!   and computed (unique query: embed + index + hydrate).
 //! - `graphql/with_timing` vs `graphql/without_timing`: the resolver-timing extension's cost on
-//!   an L1-cached search executed in process (no HTTP).
+//!   an L1-cached search executed in process (no HTTP); `graphql/no_document_cache` the same
+//!   with the parsed-document cache off.
 //! - `cache/l1_hit`, `cache/miss_then_fill`, and with `SELFRAG_TEST_REDIS_URL` set
 //!   `cache/l2_hit` and `cache/miss_then_fill_l2`: one namespace of the tiered cache.
 
@@ -39,6 +40,8 @@ fn config(data_dir: &std::path::Path) -> Config {
     };
     config.model.dir = provisioned.join("models/all-MiniLM-L6-v2");
     config.model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+    // One client address sends everything: budgets would turn the measurement into 429s.
+    config.rate_limit.enabled = false;
     config
 }
 
@@ -127,15 +130,27 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    // The timing extension's overhead: the same cached search executed by two schemas.
+    // The timing extension's overhead: the same cached search executed by schemas that differ
+    // in one setting. `no_document_cache` parses the query every time (the cost the parsed-
+    // document cache saves).
     let query = "{ search(query: \"how do bees survive winter\", limit: 10) { totalHits hits { score chunk { content } document { title } } } }";
-    let mut untimed = services.clone();
-    let mut config = (*services.config).clone();
-    config.graphql.field_timing = false;
-    untimed.config = Arc::new(config);
+    let variant = |tweak: fn(&mut Config)| {
+        let mut variant = services.clone();
+        let mut config = (*services.config).clone();
+        tweak(&mut config);
+        variant.config = Arc::new(config);
+        variant
+    };
     for (name, schema_services) in [
         ("graphql/with_timing", services.clone()),
-        ("graphql/without_timing", untimed),
+        (
+            "graphql/without_timing",
+            variant(|c| c.graphql.field_timing = false),
+        ),
+        (
+            "graphql/no_document_cache",
+            variant(|c| c.graphql.document_cache_entries = 0),
+        ),
     ] {
         let schema = selfrag::graphql::build_schema(schema_services.clone());
         c.bench_function(name, |b| {

@@ -179,7 +179,11 @@ impl App {
     /// Builds everything and binds `config.bind` (port 0 picks a free port; see [`App::local_addr`]).
     pub async fn build(config: Config, overrides: Overrides) -> Result<Self, StartError> {
         let addr = config.bind;
-        let backends = Backends::open(config, overrides).await?;
+        let mut backends = Backends::open(config, overrides).await?;
+        backends
+            ._background
+            .0
+            .push(crate::http::spawn_metrics_upkeep(Duration::from_secs(5)));
         let schema = build_schema(backends.services.clone());
         let router = router(HttpState {
             services: backends.services.clone(),

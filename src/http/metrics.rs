@@ -33,8 +33,9 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        // Histograms with fixed buckets, not summaries: recording is a bucket increment rather
-        // than a quantile-sketch update, which matters at one record per resolved field.
+        // Histograms with fixed buckets, not summaries: a sample is appended to a lock-free
+        // buffer and folded into its bucket by `spawn_upkeep` (or a scrape), instead of updating
+        // a quantile sketch — this matters at one record per resolved field.
         let builder = PrometheusBuilder::new();
         let builder = builder
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
@@ -53,6 +54,20 @@ pub fn prometheus() -> &'static PrometheusHandle {
             );
         }
         handle
+    })
+}
+
+/// Folds buffered histogram samples into their buckets every `every`. Without it the samples
+/// would pile up between scrapes — and for ever where nobody scrapes `/metrics`.
+pub fn spawn_upkeep(every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let handle = prometheus();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            handle.run_upkeep();
+        }
     })
 }
 

@@ -12,6 +12,8 @@ mod reply;
 
 use axum::Router;
 
+pub use metrics::spawn_upkeep as spawn_metrics_upkeep;
+
 use crate::graphql::AppSchema;
 use crate::services::Services;
 

@@ -103,6 +103,36 @@ async fn search_and_ingest_budgets_are_separate_and_refusals_say_when_to_retry()
 }
 
 #[tokio::test]
+async fn each_key_has_its_own_budget() {
+    let app = TestApp::spawn_with(Backend::Sqlite, small_budgets).await;
+    let key = app
+        .services()
+        .keys
+        .create("own-budget", selfrag::auth::Role::Reader)
+        .await
+        .expect("key created")
+        .secret;
+    // The anonymous budget (this client's address) runs out...
+    for _ in 0..3 {
+        assert_eq!(search(&app).await.status(), 200);
+    }
+    assert_eq!(search(&app).await.status(), 429);
+    // ...while the key, from the same address, still has its whole burst.
+    for expected in ["2", "1", "0"] {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.base_url))
+            .bearer_auth(&key)
+            .json(&json!({ "query": SEARCH }))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["ratelimit-remaining"], expected);
+    }
+}
+
+#[tokio::test]
 async fn budgets_can_be_turned_off() {
     let app = TestApp::spawn_with(Backend::Sqlite, |config| {
         small_budgets(config);
