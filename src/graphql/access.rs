@@ -38,11 +38,10 @@ fn caller<'a>(ctx: &Context<'a>) -> std::borrow::Cow<'a, Caller> {
 /// Spends `cost` from the caller's `kind` budget, or refuses with `RATE_LIMITED`.
 pub async fn spend(ctx: &Context<'_>, kind: BudgetKind, cost: usize) -> ApiResult<()> {
     let services = ctx.data_unchecked::<Services>();
-    if !services.limiter.enabled() {
-        return Ok(());
-    }
     let cost = u32::try_from(cost).unwrap_or(u32::MAX);
-    let decision = services.limiter.check(&caller(ctx), kind, cost).await;
+    let Some(decision) = services.limiter.spend(&caller(ctx), kind, cost).await else {
+        return Ok(());
+    };
     if let Some(slot) = ctx.data_opt::<RateLimitSlot>() {
         slot.record(decision);
     }

@@ -38,11 +38,7 @@ async fn clear(
     if let Err(err) = services.keys.authorize(&caller, Role::Admin).await {
         return error_response(&err);
     }
-    let decision = if services.limiter.enabled() {
-        Some(services.limiter.check(&caller, BudgetKind::Ingest, 1).await)
-    } else {
-        None
-    };
+    let decision = services.limiter.spend(&caller, BudgetKind::Ingest, 1).await;
     let mut response = match decision.map(|d| d.into_result()) {
         Some(Err(err)) => error_response(&err),
         _ => Json(serde_json::json!({ "cleared": services.cache.clear(params.namespace).await }))

@@ -26,6 +26,7 @@ use super::csrf::prevent_csrf;
 use super::middleware::GraphqlOutcome;
 use super::reply::{refusal, set_rate_limit_headers};
 use crate::auth::Caller;
+use crate::error::ErrorCode;
 use crate::graphql::extensions::{OperationSlot, TimingRequested, ViaGet};
 use crate::graphql::{RateLimitSlot, code_of, codes, with_request_data};
 
@@ -201,10 +202,13 @@ fn refused_status(response: &async_graphql::Response) -> StatusCode {
     if !matches!(response.data, async_graphql::Value::Null) {
         return StatusCode::OK;
     }
+    const UNAUTHENTICATED: &str = ErrorCode::Unauthenticated.as_str();
+    const FORBIDDEN: &str = ErrorCode::Forbidden.as_str();
+    const RATE_LIMITED: &str = ErrorCode::RateLimited.as_str();
     match response.errors.first().and_then(code_of) {
-        Some("UNAUTHENTICATED") => StatusCode::UNAUTHORIZED,
-        Some("FORBIDDEN") => StatusCode::FORBIDDEN,
-        Some("RATE_LIMITED") => StatusCode::TOO_MANY_REQUESTS,
+        Some(UNAUTHENTICATED) => StatusCode::UNAUTHORIZED,
+        Some(FORBIDDEN) => StatusCode::FORBIDDEN,
+        Some(RATE_LIMITED) => StatusCode::TOO_MANY_REQUESTS,
         Some(codes::METHOD_NOT_ALLOWED) => StatusCode::METHOD_NOT_ALLOWED,
         _ => StatusCode::OK,
     }

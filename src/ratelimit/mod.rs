@@ -118,8 +118,13 @@ impl RateLimiter {
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.config.enabled
+    /// [`check`](Self::check) when limits are on; `None` (nothing to spend, no headers) when
+    /// `rate_limit.enabled` is off. The one entry point for GraphQL resolvers and plain routes.
+    pub async fn spend(&self, caller: &Caller, kind: BudgetKind, cost: u32) -> Option<Decision> {
+        if !self.config.enabled {
+            return None;
+        }
+        Some(self.check(caller, kind, cost).await)
     }
 
     /// Spends `cost` from `caller`'s `kind` budget, or says when it could.
