@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: provisions ONNX Runtime and the model on first use, then runs every
-# test (unit, integration over HTTP/GraphQL, property tests, benches in test mode).
+# test (unit, integration over HTTP/GraphQL, property tests, the example pages in headless
+# Chromium when it is installed, benches in test mode).
 #
 # PostgreSQL: set SELFRAG_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) and
 # the PostgreSQL half of the suite runs too; each test gets a database of its own. Without it
@@ -8,4 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The browser test's driver (playwright-core; it uses the system's Chromium, never downloads one).
+if [ ! -d tests/browser/node_modules ] && command -v npm >/dev/null; then
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+fi
 exec cargo test --workspace --all-targets "$@"

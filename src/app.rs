@@ -36,8 +36,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
-    #[error("no vector index is available: build with the `embedded-index` feature")]
-    NoIndex,
+    #[error("no vector index is available: {0}")]
+    NoIndex(&'static str),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -145,8 +145,48 @@ impl Backends {
     }
 }
 
+/// The vector index the configuration asks for: Qdrant when `qdrant_url` is set, otherwise the
+/// embedded index in the data directory. Returns its background tasks (the embedded index's
+/// optimiser), which the caller keeps alive as long as the index.
+pub async fn open_index(
+    config: &Config,
+    identity: IndexIdentity,
+) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
+    if let Some(url) = &config.qdrant_url {
+        return open_qdrant(config, url, identity).await;
+    }
+    open_embedded(config, identity).await
+}
+
+#[cfg(feature = "qdrant")]
+async fn open_qdrant(
+    config: &Config,
+    url: &str,
+    identity: IndexIdentity,
+) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
+    let options = crate::vector::QdrantOptions {
+        url: url.to_owned(),
+        api_key: config.qdrant_api_key.clone(),
+        collection: config.qdrant_collection.clone(),
+        settings: config.qdrant.clone(),
+    };
+    let index = crate::vector::QdrantIndex::connect(options, &identity).await?;
+    Ok((Arc::new(index), Vec::new()))
+}
+
+#[cfg(not(feature = "qdrant"))]
+async fn open_qdrant(
+    _config: &Config,
+    _url: &str,
+    _identity: IndexIdentity,
+) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
+    Err(StartError::NoIndex(
+        "qdrant_url is set, but this build has no `qdrant` feature",
+    ))
+}
+
 #[cfg(feature = "embedded-index")]
-async fn open_index(
+async fn open_embedded(
     config: &Config,
     identity: IndexIdentity,
 ) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
@@ -161,11 +201,13 @@ async fn open_index(
 }
 
 #[cfg(not(feature = "embedded-index"))]
-async fn open_index(
+async fn open_embedded(
     _config: &Config,
     _identity: IndexIdentity,
 ) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
-    Err(StartError::NoIndex)
+    Err(StartError::NoIndex(
+        "this build has no `embedded-index` feature: set qdrant_url",
+    ))
 }
 
 /// A server bound to its port, ready to run.

@@ -25,8 +25,17 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Enables the Redis L2 cache (the cache issue); unused until then.
     pub redis_url: Option<String>,
-    /// Serve `frontend-examples/` under `/examples/`.
+    /// A Qdrant server or cluster (`http://host:6334`, gRPC); when set, it replaces the
+    /// embedded vector index.
+    pub qdrant_url: Option<String>,
+    pub qdrant_api_key: Option<String>,
+    /// The collection holding the chunk vectors; created on first start.
+    pub qdrant_collection: String,
+    pub qdrant: QdrantSettings,
+    /// Serve the frontend examples under `/examples/` (`SELFRAG_EXAMPLES=true`).
     pub examples: bool,
+    /// Where the example pages are; relative paths are taken from the working directory.
+    pub examples_dir: PathBuf,
     pub model: ModelConfig,
     pub embed: EmbedConfig,
     pub chunk: ChunkConfig,
@@ -318,8 +327,83 @@ impl Default for CacheConfig {
 #[serde(default)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
+    /// Connections kept open while idle, so a burst after a quiet spell finds them ready.
     pub min_connections: u32,
+    /// How long a request waits for a free connection before it fails with `UNAVAILABLE`.
     pub acquire_timeout_ms: u64,
+    /// How long opening a new connection may take.
+    pub connect_timeout_ms: u64,
+    /// Idle connections above `min_connections` are closed after this long.
+    pub idle_timeout_ms: u64,
+    /// Connections are replaced after this long (0 = never), so a failed-over or rebalanced
+    /// server is picked up.
+    pub max_lifetime_ms: u64,
+    /// PostgreSQL only: the server cancels any statement running longer (0 = no limit).
+    pub statement_timeout_ms: u64,
+}
+
+/// How the Qdrant backend shapes its collection and its requests. The collection options apply
+/// when selfrag creates the collection; an existing one keeps its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QdrantSettings {
+    /// Shards of a new collection (server default: one per node).
+    pub shard_number: Option<u32>,
+    /// Copies of each shard (server default: 1).
+    pub replication_factor: Option<u32>,
+    /// Replicas that must acknowledge a write before it succeeds.
+    pub write_consistency_factor: Option<u32>,
+    /// Keep vectors on disk (memory-mapped) instead of in RAM.
+    pub on_disk_vectors: bool,
+    /// Keep payloads on disk.
+    pub on_disk_payload: bool,
+    /// Points per upsert request; each request waits until the server has applied it.
+    pub upsert_batch: usize,
+    pub write_ordering: WriteOrderingSetting,
+    pub read_consistency: ReadConsistency,
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// gRPC channels; 1 multiplexes everything over one HTTP/2 connection.
+    pub pool_size: usize,
+}
+
+/// Qdrant's write ordering: `weak` is fastest; `medium`/`strong` route writes through a leader
+/// so replicas of a shard apply them in one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteOrderingSetting {
+    Weak,
+    Medium,
+    Strong,
+}
+
+/// How many shard replicas a search asks: `one` (the server's default), `majority`, `quorum`
+/// or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadConsistency {
+    One,
+    Majority,
+    Quorum,
+    All,
+}
+
+impl Default for QdrantSettings {
+    fn default() -> Self {
+        QdrantSettings {
+            shard_number: None,
+            replication_factor: None,
+            write_consistency_factor: None,
+            on_disk_vectors: false,
+            on_disk_payload: true,
+            upsert_batch: 256,
+            write_ordering: WriteOrderingSetting::Medium,
+            read_consistency: ReadConsistency::One,
+            timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            pool_size: 1,
+        }
+    }
 }
 
 impl Default for Config {
@@ -329,7 +413,12 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             redis_url: None,
+            qdrant_url: None,
+            qdrant_api_key: None,
+            qdrant_collection: "selfrag_chunks".into(),
+            qdrant: QdrantSettings::default(),
             examples: false,
+            examples_dir: PathBuf::from("frontend-examples"),
             model: ModelConfig::default(),
             embed: EmbedConfig::default(),
             chunk: ChunkConfig::default(),
@@ -413,6 +502,10 @@ impl Default for DatabaseConfig {
             max_connections: 16,
             min_connections: 1,
             acquire_timeout_ms: 5_000,
+            connect_timeout_ms: 5_000,
+            idle_timeout_ms: 600_000,
+            max_lifetime_ms: 1_800_000,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -493,7 +586,30 @@ impl Config {
                 "must be smaller than chunk.max_tokens",
             ));
         }
-        let positive: [(&'static str, usize); 18] = [
+        if let Some(url) = &self.qdrant_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "qdrant_url",
+                "must start with http:// or https:// (Qdrant's gRPC port, usually 6334)",
+            ));
+        }
+        if self.qdrant_collection.is_empty() {
+            return Err(invalid("qdrant_collection", "must not be empty"));
+        }
+        if self.database.min_connections > self.database.max_connections {
+            return Err(invalid(
+                "database.min_connections",
+                "must not exceed database.max_connections",
+            ));
+        }
+        let positive: [(&'static str, usize); 21] = [
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
+            ("qdrant.upsert_batch", self.qdrant.upsert_batch),
+            ("qdrant.timeout_ms", self.qdrant.timeout_ms as usize),
             ("graphql.max_depth", self.graphql.max_depth),
             ("graphql.max_complexity", self.graphql.max_complexity),
             ("graphql.max_query_bytes", self.graphql.max_query_bytes),
@@ -523,11 +639,18 @@ impl Config {
             return Err(invalid(key, "must be greater than 0"));
         }
         if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+            && ![
+                "redis://",
+                "rediss://",
+                "redis+cluster://",
+                "rediss+cluster://",
+            ]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
         {
             return Err(invalid(
                 "redis_url",
-                "must start with redis:// or rediss://",
+                "must start with redis://, rediss:// or (Redis Cluster) redis+cluster:// or rediss+cluster://",
             ));
         }
         for (key, ns) in [

@@ -137,6 +137,8 @@ pub struct DatabaseService {
 #[serde(rename_all = "camelCase")]
 pub struct RedisService {
     pub check: Check,
+    /// `single` or `cluster`; null when Redis is not configured.
+    pub topology: Option<String>,
     /// Null when Redis is not configured.
     pub pool: Option<PoolStats>,
 }
@@ -183,6 +185,7 @@ pub async fn services_report(services: &Services) -> ServicesReport {
         },
         redis: RedisService {
             check: health.checks.redis,
+            topology: services.cache.redis().map(|r| r.topology().to_owned()),
             pool: services.cache.redis().map(|r| r.pool_stats()),
         },
         vector_index: VectorIndexService {

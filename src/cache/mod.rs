@@ -19,7 +19,7 @@ mod tiered;
 pub use breaker::BreakerState;
 pub use generation::CorpusGeneration;
 pub use key::CacheKey;
-pub use l2::{L2Error, L2Info, L2State, RedisTier};
+pub use l2::{L2Error, L2Info, L2State, RedisTier, cluster_urls};
 pub use stats::CounterSnapshot;
 pub use tiered::{CacheValue, Level, NamespaceSnapshot, TieredCache};
 

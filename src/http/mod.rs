@@ -4,6 +4,7 @@
 mod auth;
 mod cache;
 mod csrf;
+mod examples;
 mod graphql;
 mod health;
 mod metrics;
@@ -34,6 +35,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(health::router())
         .merge(cache::router())
         .merge(metrics::router())
+        .merge(examples::router(&state.services.config))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::identify,

@@ -167,6 +167,8 @@ struct DocumentRow {
     id: Uuid,
     title: Option<String>,
     source: Option<String>,
+    /// The column is `type`; without the alias the field silently read as null.
+    #[sea_orm(from_alias = "type")]
     doc_type: Option<String>,
     author: Option<String>,
     tags: Value,
@@ -241,8 +243,20 @@ impl MetadataStore {
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .idle_timeout(Duration::from_millis(config.idle_timeout_ms))
             .sqlx_logging(false);
+        if config.max_lifetime_ms > 0 {
+            options.max_lifetime(Duration::from_millis(config.max_lifetime_ms));
+        }
+        if config.statement_timeout_ms > 0 {
+            // Sent in the startup packet, so every pooled connection has it from birth (a SET
+            // after connecting would be lost on a reconnect the pool makes on its own).
+            let timeout = format!("{}ms", config.statement_timeout_ms);
+            options.map_sqlx_postgres_opts(move |pg| {
+                pg.options([("statement_timeout", timeout.as_str())])
+            });
+        }
         let db = Database::connect(options)
             .await
             .map_err(StoreError::Connect)?;

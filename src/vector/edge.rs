@@ -26,17 +26,12 @@ use uuid::Uuid;
 use crate::config::IndexConfig;
 
 use super::{
-    IndexError, IndexIdentity, IndexStatus, ScoredPoint, VectorFilter, VectorIndex, VectorPoint,
-    VectorQuery,
+    IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
+    ScoredPoint, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
 };
 
 const IDENTITY_FILE: &str = "selfrag-index.json";
 const SHARD_DIR: &str = "shard";
-/// Payload keys; each has a keyword index so filtered search stays fast.
-const KEY_DOCUMENT: &str = "document_id";
-const KEY_TAGS: &str = "tags";
-const KEY_TYPE: &str = "type";
-const KEY_SOURCE: &str = "source";
 
 struct Inner {
     /// Dropped by hand (see `Drop for Inner`): qdrant-edge flushes on drop and panics when the

@@ -2,7 +2,8 @@
 //!
 //! [`VectorIndex`] is ours: no backend's types cross it, so the search and ingest code, and the
 //! integration suite, are the same whichever index serves. The embedded default is
-//! [`EdgeIndex`] (qdrant-edge, in process, persisted under the data directory).
+//! [`EdgeIndex`] (qdrant-edge, in process, persisted under the data directory); replicas share a
+//! Qdrant server or cluster through [`QdrantIndex`] (qdrant-client, gRPC).
 
 #[cfg(feature = "embedded-index")]
 mod edge;
@@ -10,10 +11,23 @@ mod edge;
 #[cfg(feature = "embedded-index")]
 pub use edge::EdgeIndex;
 
+#[cfg(feature = "qdrant")]
+mod qdrant;
+
+#[cfg(feature = "qdrant")]
+pub use qdrant::{QdrantIndex, QdrantOptions};
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::embed::{ModelInfo, Vector};
+
+/// The payload keys every backend writes and filters on (each keyword-indexed), so that a filter
+/// means the same whichever index serves it.
+pub(crate) const KEY_DOCUMENT: &str = "document_id";
+pub(crate) const KEY_TAGS: &str = "tags";
+pub(crate) const KEY_TYPE: &str = "type";
+pub(crate) const KEY_SOURCE: &str = "source";
 
 /// One chunk's vector and the payload that search filters on.
 #[derive(Debug, Clone)]

@@ -11,11 +11,16 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-/// Which metadata store a test runs against.
+/// Which backends a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite and the embedded vector index: the zero-setup default.
     Sqlite,
+    /// PostgreSQL (a database of the test's own) and the embedded vector index.
     Postgres,
+    /// SQLite metadata with the vectors in the Qdrant server named by `SELFRAG_TEST_QDRANT_URL`
+    /// (a collection of the test's own, deleted when the test ends).
+    Qdrant,
 }
 
 pub fn repo_root() -> PathBuf {
@@ -71,6 +76,7 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _database: Option<TestDatabase>,
+    qdrant: Option<TestCollection>,
     /// The running app's services, for setting up what has no HTTP surface (API keys).
     /// Taken at stop, so that the stopped app's index and database are released.
     services: Option<selfrag::services::Services>,
@@ -95,23 +101,28 @@ impl TestApp {
     ) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(data_dir.path());
-        let database = match backend {
-            Backend::Sqlite => None,
+        let (database, qdrant) = match backend {
+            Backend::Sqlite => (None, None),
             Backend::Postgres => {
                 let database = TestDatabase::create().await;
                 config.database_url = Some(database.url.clone());
-                Some(database)
+                (Some(database), None)
             }
+            Backend::Qdrant => (None, Some(TestCollection::from_env())),
         };
+        if let Some(collection) = &qdrant {
+            collection.apply(&mut config);
+        }
         tweak(&mut config);
         let overrides = overrides(&config);
-        Self::start(config, data_dir, database, overrides).await
+        Self::start(config, data_dir, database, qdrant, overrides).await
     }
 
     async fn start(
         config: Config,
         data_dir: TempDir,
         database: Option<TestDatabase>,
+        qdrant: Option<TestCollection>,
         mut overrides: Overrides,
     ) -> TestApp {
         overrides.embedder.get_or_insert_with(shared_embedder);
@@ -133,6 +144,7 @@ impl TestApp {
             shutdown: Some(shutdown),
             server: Some(server),
             _database: database,
+            qdrant,
             services: Some(services),
         }
     }
@@ -149,11 +161,15 @@ impl TestApp {
         let data_dir =
             std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
         let database = self._database.take();
+        let qdrant = self.qdrant.take();
         let mut config = config;
         if let Some(db) = &database {
             config.database_url = Some(db.url.clone());
         }
-        Self::start(config, data_dir, database, Overrides::default()).await
+        if let Some(collection) = &qdrant {
+            collection.apply(&mut config);
+        }
+        Self::start(config, data_dir, database, qdrant, Overrides::default()).await
     }
 
     /// Drops this app's PostgreSQL database under it, as an outage would.
@@ -355,6 +371,66 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The Qdrant server for the Qdrant half of the suite, or `None` to skip it. Opt-in everywhere,
+/// CI included: there is no Qdrant server in any registry our machines reach (see the README's
+/// "Testing against Qdrant").
+pub fn qdrant_url() -> Option<String> {
+    match std::env::var("SELFRAG_TEST_QDRANT_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: SELFRAG_TEST_QDRANT_URL is not set (Qdrant tests)");
+            None
+        }
+    }
+}
+
+/// A Qdrant collection of one test's own; deleted when the test ends, pass or fail.
+pub struct TestCollection {
+    pub url: String,
+    pub api_key: Option<String>,
+    pub name: String,
+}
+
+impl TestCollection {
+    pub fn from_env() -> TestCollection {
+        TestCollection {
+            url: std::env::var("SELFRAG_TEST_QDRANT_URL")
+                .expect("SELFRAG_TEST_QDRANT_URL is set for Qdrant tests"),
+            api_key: std::env::var("SELFRAG_TEST_QDRANT_API_KEY").ok(),
+            name: format!("selfrag_test_{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// Points a configuration at this collection.
+    pub fn apply(&self, config: &mut Config) {
+        config.qdrant_url = Some(self.url.clone());
+        config.qdrant_api_key = self.api_key.clone();
+        config.qdrant_collection = self.name.clone();
+    }
+}
+
+impl Drop for TestCollection {
+    fn drop(&mut self) {
+        let (url, api_key, name) = (self.url.clone(), self.api_key.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client = qdrant_client::Qdrant::from_url(&url)
+                    .api_key(api_key)
+                    .skip_compatibility_check()
+                    .build()
+                    .ok()?;
+                client.delete_collection(name).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
 /// Whether the PostgreSQL half of the suite can run. Skipping is allowed outside CI only: under
 /// CI (`CI=true`) a missing `SELFRAG_TEST_DATABASE_URL` fails the test instead.
 pub fn postgres_configured() -> bool {
@@ -403,6 +479,16 @@ macro_rules! on_every_backend {
                 async fn $name() {
                     if $crate::helpers::postgres_configured() {
                         super::$name($crate::helpers::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+        mod qdrant {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::qdrant_url().is_some() {
+                        super::$name($crate::helpers::Backend::Qdrant).await
                     }
                 }
             )*

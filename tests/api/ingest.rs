@@ -76,11 +76,15 @@ async fn a_failed_vector_write_leaves_nothing_behind(backend: Backend) {
         backend,
         |_| {},
         move |config| {
+            // Whichever index the backend configures (embedded, or Qdrant).
             let identity = IndexIdentity::from(shared_embedder().model());
-            let real = EdgeIndex::open(&config.vector_index_dir(), &identity, &config.index)
-                .expect("real index");
+            let (real, _background) = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current()
+                    .block_on(selfrag::app::open_index(config, identity))
+            })
+            .expect("real index");
             let flaky = Arc::new(FlakyIndex {
-                inner: Arc::new(real),
+                inner: real,
                 fail_upserts: AtomicBool::new(true),
             });
             *slot.lock().expect("slot") = Some(Arc::clone(&flaky));
@@ -251,7 +255,60 @@ async fn the_corpus_survives_a_restart(backend: Backend) {
     assert_eq!(stats(&app).await["vectors"], 1);
 }
 
+/// Every field given at ingest comes back the same from `document`, `documents` and search hits
+/// (the database column for `type` once read back as null).
+async fn every_document_field_reads_back_as_ingested(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fields = "id title source type author tags metadata";
+    let ingested = app
+        .data(
+            &format!(
+                "mutation($i: IngestInput!) {{ ingestDocument(input: $i) {{ document {{ {fields} }} }} }}"
+            ),
+            json!({ "i": {
+                "content": "Lighthouse keepers trimmed the lamp wicks every few hours through the night.",
+                "title": "Keeping the light",
+                "source": "archive",
+                "type": "history",
+                "author": "A. Keeper",
+                "tags": ["sea", "work"],
+                "metadata": { "year": 1890 },
+            }}),
+        )
+        .await["ingestDocument"]["document"]
+        .clone();
+    assert_eq!(ingested["type"], "history", "{ingested}");
+    let id = ingested["id"].clone();
+    let by_id = app
+        .data(
+            &format!("query($id: ID!) {{ document(id: $id) {{ {fields} }} }}"),
+            json!({ "id": id }),
+        )
+        .await["document"]
+        .clone();
+    assert_eq!(by_id, ingested);
+    let listed = app
+        .data(
+            &format!("{{ documents(first: 5) {{ edges {{ node {{ {fields} }} }} }} }}"),
+            json!({}),
+        )
+        .await["documents"]["edges"][0]["node"]
+        .clone();
+    assert_eq!(listed, ingested);
+    let hit = app
+        .data(
+            &format!(
+                "{{ search(query: \"lamp wicks at night\", limit: 1) {{ hits {{ document {{ {fields} }} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await["search"]["hits"][0]["document"]
+        .clone();
+    assert_eq!(hit, ingested);
+}
+
 on_every_backend!(
+    every_document_field_reads_back_as_ingested,
     identical_content_is_stored_once,
     concurrent_ingests_of_the_same_content_store_it_once,
     a_failed_vector_write_leaves_nothing_behind,

@@ -8,6 +8,7 @@ mod helpers;
 
 mod apq;
 mod auth;
+mod browser;
 mod cache;
 mod chunking;
 mod corpus;
@@ -21,6 +22,7 @@ mod ingest;
 mod limits;
 mod ratelimit;
 mod recall;
+mod scale_out;
 mod schema;
 mod search;
 mod startup;

@@ -1,0 +1,224 @@
+//! Sizing rules for the deployment guide: memory and disk per 100k chunks, and embedder
+//! throughput per core.
+//!
+//! `cargo bench --bench sizing` (after `scripts/setup.sh`) measures with 100,000 chunks
+//! (`SELFRAG_SIZING_CHUNKS` to change) and 128 embedded texts (`SELFRAG_SIZING_TEXTS`), and
+//! prints what it found. Under `cargo test` it runs the same steps on 2,000 chunks as a smoke
+//! test.
+//!
+//! - Vector index (embedded qdrant-edge): resident memory and disk after upserting random unit
+//!   vectors of the model's dimension with the payload selfrag writes, then after the HNSW
+//!   graph is built. The vectors' values do not change the sizes, so no model is needed here.
+//! - Metadata (SQLite through the real store): bytes per chunk of ~1,000 characters of text,
+//!   the size of a full 254-token English chunk, plus its document row.
+//! - Embedder: chunks per second for full-length chunks, with one and with two ONNX Runtime
+//!   threads (`embed.intra_threads`).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use selfrag::config::{Config, EmbedConfig, IndexConfig};
+use selfrag::embed::{Embedder, FastEmbedder};
+use selfrag::store::{Chunk, Document, MetadataStore, NewDocument};
+use selfrag::vector::{EdgeIndex, IndexIdentity, VectorIndex, VectorPoint};
+use uuid::Uuid;
+
+const DIMENSIONS: usize = 384;
+const CHUNKS_PER_DOCUMENT: usize = 100;
+const CHUNK_TEXT: &str = "Honeybees survive the winter by clustering around the queen and shivering their flight muscles to make heat; the cluster loosens as the air warms and tightens as it cools. ";
+
+fn main() {
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let chunks: usize = std::env::var("SELFRAG_SIZING_CHUNKS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if full { 100_000 } else { 2_000 });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let scale = 100_000.0 / chunks as f64;
+    println!("sizing with {chunks} chunks (figures scaled to 100k chunks)");
+    runtime.block_on(vector_index(chunks, scale));
+    runtime.block_on(metadata(chunks, scale));
+    let texts: usize = std::env::var("SELFRAG_SIZING_TEXTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if full { 128 } else { 4 });
+    runtime.block_on(embedder(texts, 1));
+    runtime.block_on(embedder(texts, 2));
+}
+
+/// Resident set size of this process, from /proc (Linux).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn disk_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                disk_bytes(&path)
+            } else {
+                entry.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.0} MiB", bytes / (1024.0 * 1024.0))
+}
+
+/// A deterministic unit vector (xorshift), so runs are comparable.
+fn unit_vector(seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut vector: Vec<f32> = (0..DIMENSIONS)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    vector.iter_mut().for_each(|x| *x /= norm);
+    vector
+}
+
+async fn vector_index(chunks: usize, scale: f64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let identity = IndexIdentity {
+        model: "sizing".into(),
+        dimensions: DIMENSIONS,
+    };
+    let before = rss_bytes();
+    let index =
+        EdgeIndex::open(dir.path(), &identity, &IndexConfig::default()).expect("open index");
+    let started = Instant::now();
+    for batch in 0..chunks.div_ceil(1_000) {
+        let points = (batch * 1_000..((batch + 1) * 1_000).min(chunks))
+            .map(|i| VectorPoint {
+                id: Uuid::from_u128(i as u128 + 1),
+                document_id: Uuid::from_u128((i / CHUNKS_PER_DOCUMENT) as u128 + 1),
+                vector: unit_vector(i as u64),
+                tags: vec!["geology".into(), "notes".into()],
+                doc_type: Some("article".into()),
+                source: Some("wiki".into()),
+            })
+            .collect();
+        index.upsert(points).await.expect("upsert");
+    }
+    let upsert_secs = started.elapsed().as_secs_f64();
+    let after_upsert = rss_bytes();
+    let started = Instant::now();
+    index.optimize_now().await.expect("optimize");
+    let hnsw_secs = started.elapsed().as_secs_f64();
+    let after_hnsw = rss_bytes();
+    let status = index.status().await.expect("status");
+    assert_eq!(status.vectors, chunks as u64, "every point is stored");
+    println!(
+        "vector index: upsert {:.0} points/s; HNSW build {hnsw_secs:.1} s; per 100k chunks: \
+         RSS +{} after upsert, +{} with the graph; disk {}",
+        chunks as f64 / upsert_secs,
+        mib((after_upsert.saturating_sub(before)) as f64 * scale),
+        mib((after_hnsw.saturating_sub(before)) as f64 * scale),
+        mib(disk_bytes(dir.path()) as f64 * scale),
+    );
+}
+
+async fn metadata(chunks: usize, scale: f64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sizing.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = MetadataStore::connect(&url, &Config::default().database)
+        .await
+        .expect("store");
+    let text = CHUNK_TEXT.repeat(1_000 / CHUNK_TEXT.len() + 1);
+    let text = &text[..1_000];
+    for doc in 0..chunks.div_ceil(CHUNKS_PER_DOCUMENT) {
+        let id = Uuid::new_v4();
+        let count = CHUNKS_PER_DOCUMENT.min(chunks - doc * CHUNKS_PER_DOCUMENT);
+        let chunk_rows: Vec<Chunk> = (0..count)
+            .map(|index| Chunk {
+                id: Uuid::new_v4(),
+                document_id: id,
+                index,
+                content: text.to_owned(),
+                start_char: index * 800,
+                end_char: index * 800 + 1_000,
+                token_count: 254,
+            })
+            .collect();
+        let content = format!("{doc} {}", text.repeat(count * 4 / 5));
+        let document = Document {
+            id,
+            title: Some(format!("Document {doc}")),
+            source: Some("wiki".into()),
+            doc_type: Some("article".into()),
+            author: None,
+            tags: vec!["geology".into(), "notes".into()],
+            metadata: None,
+            content_hash: format!("{:064x}", doc),
+            chunk_count: count,
+            created_at: selfrag::store::now(),
+        };
+        store
+            .begin_insert(NewDocument { document, content }, chunk_rows)
+            .await
+            .map_err(|err| format!("{err:?}"))
+            .expect("insert")
+            .commit()
+            .await
+            .expect("commit");
+    }
+    drop(store);
+    let bytes = disk_bytes(dir.path());
+    println!(
+        "metadata (SQLite, ~1,000-character chunks, documents kept whole): {} per 100k chunks \
+         ({:.1} KB per chunk)",
+        mib(bytes as f64 * scale),
+        bytes as f64 / chunks as f64 / 1_000.0
+    );
+}
+
+async fn embedder(texts: usize, threads: usize) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let provisioned = std::env::var_os("SELFRAG_PROVISION_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".selfrag"));
+    let mut model = Config::default().model;
+    model.dir = provisioned.join("models/all-MiniLM-L6-v2");
+    model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+    let settings = EmbedConfig {
+        workers: 1,
+        intra_threads: threads,
+        ..EmbedConfig::default()
+    };
+    let embedder = FastEmbedder::load(&model, &settings).expect("model (run scripts/setup.sh)");
+    // Different texts of full length (about 254 word pieces each), so nothing is cached.
+    let batch: Vec<String> = (0..texts)
+        .map(|i| format!("{i} {}", CHUNK_TEXT.repeat(6)))
+        .collect();
+    embedder.embed(batch[..1].to_vec()).await.expect("warm-up");
+    let started = Instant::now();
+    let vectors = embedder.embed(batch).await.expect("embed");
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(vectors.len(), texts);
+    println!(
+        "embedder, {threads} ONNX Runtime thread(s): {:.1} full-length chunks/s ({:.1} per thread)",
+        texts as f64 / secs,
+        texts as f64 / secs / threads as f64
+    );
+}

@@ -1,0 +1,591 @@
+//! The scale-out vector index: a Qdrant server or cluster through qdrant-client (gRPC).
+//!
+//! One [`Qdrant`] client serves the whole process: tonic multiplexes every request over one
+//! HTTP/2 channel (or a small pool when `qdrant.pool_size` > 1), so replicas hold a handful of
+//! connections, not one per request.
+//!
+//! Every write waits (`wait: true`) until the server has applied it: the [`VectorIndex`]
+//! contract is that a point is searchable when `upsert` returns, and the corpus generation that
+//! tells other replicas to drop cached results is bumped right after. Without `wait`, another
+//! replica could recompute a result from an index that does not have the points yet, and cache
+//! that stale answer under the new generation.
+//!
+//! The mapping between our types and Qdrant's (filters, payloads, point ids, collection
+//! parameters) is pure and unit-tested below without a server; the integration suite runs the
+//! whole backend when `SELFRAG_TEST_QDRANT_URL` is set.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
+    PointStruct, QueryPointsBuilder, ReadConsistencyType, ScoredPoint as QdrantPoint,
+    SearchParamsBuilder, UpsertPointsBuilder, Value, VectorParamsBuilder, WriteOrdering,
+    WriteOrderingType, point_id::PointIdOptions, read_consistency, value::Kind, vectors_config,
+};
+use qdrant_client::{Payload, Qdrant, QdrantError};
+use uuid::Uuid;
+
+use crate::config::{QdrantSettings, ReadConsistency, WriteOrderingSetting};
+
+use super::{
+    IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
+    ScoredPoint, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
+};
+
+/// Recorded in the collection's metadata so that a collection filled by another model is refused.
+const META_MODEL: &str = "selfrag_model";
+
+/// Where to connect and how to shape the collection.
+#[derive(Debug, Clone)]
+pub struct QdrantOptions {
+    pub url: String,
+    pub api_key: Option<String>,
+    pub collection: String,
+    pub settings: QdrantSettings,
+}
+
+pub struct QdrantIndex {
+    client: Qdrant,
+    collection: String,
+    settings: QdrantSettings,
+}
+
+impl QdrantIndex {
+    /// Connects, then creates the collection (and its payload indexes) unless it exists; an
+    /// existing one must have the model's dimension and cosine distance.
+    pub async fn connect(
+        options: QdrantOptions,
+        identity: &IndexIdentity,
+    ) -> Result<Self, IndexError> {
+        let settings = options.settings;
+        let mut config = Qdrant::from_url(&options.url)
+            .timeout(Duration::from_millis(settings.timeout_ms))
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .keep_alive_while_idle()
+            // Our own readiness check below says more than the client's version warning.
+            .skip_compatibility_check();
+        if let Some(key) = options.api_key.filter(|key| !key.is_empty()) {
+            config = config.api_key(key);
+        }
+        config.set_pool_size(settings.pool_size);
+        let client = config.build().map_err(qdrant_error)?;
+        let index = QdrantIndex {
+            client,
+            collection: options.collection,
+            settings,
+        };
+        index.ensure_collection(identity).await?;
+        Ok(index)
+    }
+
+    async fn ensure_collection(&self, identity: &IndexIdentity) -> Result<(), IndexError> {
+        let exists = self
+            .client
+            .collection_exists(&self.collection)
+            .await
+            .map_err(qdrant_error)?;
+        if exists {
+            return self.check_collection(identity).await;
+        }
+        let created = self
+            .client
+            .create_collection(collection_spec(&self.collection, identity, &self.settings))
+            .await;
+        if let Err(err) = created {
+            // Another replica may have created it between our check and our create.
+            let raced = self
+                .client
+                .collection_exists(&self.collection)
+                .await
+                .unwrap_or(false);
+            if !raced {
+                return Err(qdrant_error(err));
+            }
+            return self.check_collection(identity).await;
+        }
+        for key in [KEY_DOCUMENT, KEY_TAGS, KEY_TYPE, KEY_SOURCE] {
+            self.client
+                .create_field_index(
+                    CreateFieldIndexCollectionBuilder::new(
+                        &self.collection,
+                        key,
+                        FieldType::Keyword,
+                    )
+                    .wait(true),
+                )
+                .await
+                .map_err(qdrant_error)?;
+        }
+        tracing::info!(collection = %self.collection, %identity, "created the Qdrant collection");
+        Ok(())
+    }
+
+    async fn check_collection(&self, identity: &IndexIdentity) -> Result<(), IndexError> {
+        let info = self
+            .client
+            .collection_info(&self.collection)
+            .await
+            .map_err(qdrant_error)?;
+        let config = info.result.and_then(|info| info.config);
+        let found_model = config
+            .as_ref()
+            .and_then(|config| config.metadata.get(META_MODEL))
+            .and_then(string_value)
+            .map(str::to_owned);
+        let params = config
+            .and_then(|config| config.params)
+            .and_then(|params| params.vectors_config)
+            .and_then(|vectors| vectors.config);
+        let (size, distance) = match params {
+            Some(vectors_config::Config::Params(params)) => (params.size, params.distance),
+            _ => {
+                return Err(IndexError::Backend(format!(
+                    "the Qdrant collection `{}` does not have one unnamed dense vector",
+                    self.collection
+                )));
+            }
+        };
+        let model_differs = found_model
+            .as_ref()
+            .is_some_and(|model| *model != identity.model);
+        if size != identity.dimensions as u64
+            || distance != Distance::Cosine as i32
+            || model_differs
+        {
+            return Err(IndexError::ModelMismatch {
+                path: format!("Qdrant collection `{}`", self.collection),
+                found: format!(
+                    "{} ({size}-d, {})",
+                    found_model.as_deref().unwrap_or("an unknown model"),
+                    Distance::try_from(distance)
+                        .map(|d| d.as_str_name())
+                        .unwrap_or("unknown distance")
+                ),
+                configured: format!("{identity}, cosine"),
+            });
+        }
+        Ok(())
+    }
+
+    fn write_ordering(&self) -> WriteOrdering {
+        WriteOrdering {
+            r#type: match self.settings.write_ordering {
+                WriteOrderingSetting::Weak => WriteOrderingType::Weak,
+                WriteOrderingSetting::Medium => WriteOrderingType::Medium,
+                WriteOrderingSetting::Strong => WriteOrderingType::Strong,
+            } as i32,
+        }
+    }
+}
+
+#[async_trait]
+impl VectorIndex for QdrantIndex {
+    async fn upsert(&self, points: Vec<VectorPoint>) -> Result<(), IndexError> {
+        // Batches bound each request's size (a 100-document ingest can be thousands of
+        // points); each waits, so the whole call returns only when everything is searchable.
+        let batch = self.settings.upsert_batch.max(1);
+        let mut points = points.into_iter().map(to_point).peekable();
+        while points.peek().is_some() {
+            let chunk: Vec<PointStruct> = points.by_ref().take(batch).collect();
+            self.client
+                .upsert_points(
+                    UpsertPointsBuilder::new(&self.collection, chunk)
+                        .wait(true)
+                        .ordering(self.write_ordering()),
+                )
+                .await
+                .map_err(qdrant_error)?;
+        }
+        Ok(())
+    }
+
+    async fn search(&self, query: VectorQuery) -> Result<Vec<ScoredPoint>, IndexError> {
+        let mut request = QueryPointsBuilder::new(&self.collection)
+            .query(query.vector)
+            .limit(query.limit as u64)
+            .with_payload(true)
+            .params(SearchParamsBuilder::default().exact(query.exact));
+        if let Some(filter) = to_filter(&query.filter) {
+            request = request.filter(filter);
+        }
+        if let Some(threshold) = query.threshold {
+            request = request.score_threshold(threshold);
+        }
+        if let Some(consistency) = read_consistency(self.settings.read_consistency) {
+            request = request.read_consistency(consistency);
+        }
+        let response = self.client.query(request).await.map_err(qdrant_error)?;
+        response.result.into_iter().map(from_point).collect()
+    }
+
+    async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError> {
+        let filter = to_filter(&VectorFilter {
+            document_ids: vec![document_id],
+            ..VectorFilter::default()
+        })
+        .unwrap_or_default();
+        self.client
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(filter)
+                    .wait(true)
+                    .ordering(self.write_ordering()),
+            )
+            .await
+            .map_err(qdrant_error)?;
+        Ok(())
+    }
+
+    async fn status(&self) -> Result<IndexStatus, IndexError> {
+        let info = self
+            .client
+            .collection_info(&self.collection)
+            .await
+            .map_err(qdrant_error)?
+            .result
+            .ok_or_else(|| {
+                IndexError::Backend(format!("no info for collection `{}`", self.collection))
+            })?;
+        let vectors = match info.points_count {
+            Some(points) => points,
+            // Older servers leave the estimate out: count exactly instead.
+            None => self
+                .client
+                .count(CountPointsBuilder::new(&self.collection).exact(true))
+                .await
+                .map_err(qdrant_error)?
+                .result
+                .map(|count| count.count)
+                .unwrap_or(0),
+        };
+        Ok(IndexStatus {
+            backend: "qdrant",
+            vectors,
+            indexed_vectors: info.indexed_vectors_count.unwrap_or(0),
+            segments: info.segments_count as usize,
+        })
+    }
+}
+
+/// The collection as we create it: one unnamed cosine vector of the model's dimension, with the
+/// sharding, replication and storage options passed through.
+fn collection_spec(
+    name: &str,
+    identity: &IndexIdentity,
+    settings: &QdrantSettings,
+) -> CreateCollection {
+    let mut vectors = VectorParamsBuilder::new(identity.dimensions as u64, Distance::Cosine);
+    // `on_disk`, not its successor `memory`: servers before 1.17 ignore `memory` (an unknown
+    // protobuf field) and would silently keep the vectors in RAM; newer ones honour both.
+    if settings.on_disk_vectors {
+        vectors = vectors.on_disk(true);
+    }
+    let mut spec = CreateCollectionBuilder::new(name)
+        .vectors_config(vectors)
+        .on_disk_payload(settings.on_disk_payload)
+        .metadata(HashMap::from([(
+            META_MODEL.to_string(),
+            serde_json::Value::from(identity.model.clone()),
+        )]));
+    if let Some(shards) = settings.shard_number {
+        spec = spec.shard_number(shards);
+    }
+    if let Some(replicas) = settings.replication_factor {
+        spec = spec.replication_factor(replicas);
+    }
+    if let Some(factor) = settings.write_consistency_factor {
+        spec = spec.write_consistency_factor(factor);
+    }
+    spec.build()
+}
+
+/// Our filter as Qdrant conditions: every given field must match; tags and document ids match
+/// any of the values given.
+pub(crate) fn to_filter(filter: &VectorFilter) -> Option<Filter> {
+    if filter.is_empty() {
+        return None;
+    }
+    let mut must = Vec::new();
+    if !filter.tags.is_empty() {
+        must.push(Condition::matches(KEY_TAGS, filter.tags.clone()));
+    }
+    if let Some(doc_type) = &filter.doc_type {
+        must.push(Condition::matches(KEY_TYPE, doc_type.clone()));
+    }
+    if let Some(source) = &filter.source {
+        must.push(Condition::matches(KEY_SOURCE, source.clone()));
+    }
+    if !filter.document_ids.is_empty() {
+        let ids: Vec<String> = filter.document_ids.iter().map(Uuid::to_string).collect();
+        must.push(Condition::matches(KEY_DOCUMENT, ids));
+    }
+    Some(Filter::must(must))
+}
+
+/// A chunk as a Qdrant point: the chunk id is the point id (a UUID), the payload carries what
+/// searches filter on. Absent type and source are left out rather than stored as null.
+pub(crate) fn to_point(point: VectorPoint) -> PointStruct {
+    let mut payload = Payload::new();
+    payload.insert(KEY_DOCUMENT, point.document_id.to_string());
+    payload.insert(
+        KEY_TAGS,
+        Value::from(
+            point
+                .tags
+                .into_iter()
+                .map(Value::from)
+                .collect::<Vec<Value>>(),
+        ),
+    );
+    if let Some(doc_type) = point.doc_type {
+        payload.insert(KEY_TYPE, doc_type);
+    }
+    if let Some(source) = point.source {
+        payload.insert(KEY_SOURCE, source);
+    }
+    PointStruct::new(point.id.to_string(), point.vector, payload)
+}
+
+/// A hit back in our terms. Points we did not write (numeric ids, no document id) are an error,
+/// not silently skipped: the collection is shared with something else.
+pub(crate) fn from_point(point: QdrantPoint) -> Result<ScoredPoint, IndexError> {
+    let id = match point.id.and_then(|id| id.point_id_options) {
+        Some(PointIdOptions::Uuid(id)) => Uuid::parse_str(&id)
+            .map_err(|err| IndexError::Backend(format!("bad point id {id}: {err}")))?,
+        Some(PointIdOptions::Num(n)) => {
+            return Err(IndexError::Backend(format!(
+                "unexpected numeric point id {n}: is the collection shared with another program?"
+            )));
+        }
+        None => return Err(IndexError::Backend("a hit without a point id".into())),
+    };
+    let document_id = point
+        .payload
+        .get(KEY_DOCUMENT)
+        .and_then(string_value)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| IndexError::Backend(format!("point {id} has no document id")))?;
+    Ok(ScoredPoint {
+        id,
+        document_id,
+        score: point.score,
+    })
+}
+
+fn string_value(value: &Value) -> Option<&str> {
+    match &value.kind {
+        Some(Kind::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn read_consistency(setting: ReadConsistency) -> Option<read_consistency::Value> {
+    let kind = match setting {
+        ReadConsistency::One => return None,
+        ReadConsistency::Majority => ReadConsistencyType::Majority,
+        ReadConsistency::Quorum => ReadConsistencyType::Quorum,
+        ReadConsistency::All => ReadConsistencyType::All,
+    };
+    Some(read_consistency::Value::Type(kind as i32))
+}
+
+fn qdrant_error(err: QdrantError) -> IndexError {
+    IndexError::Backend(format!("qdrant: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qdrant_client::qdrant::{PointId, condition::ConditionOneOf, r#match::MatchValue};
+
+    fn field_matches(filter: &Filter) -> Vec<(String, MatchValue)> {
+        filter
+            .must
+            .iter()
+            .map(|condition| match &condition.condition_one_of {
+                Some(ConditionOneOf::Field(field)) => (
+                    field.key.clone(),
+                    field
+                        .r#match
+                        .clone()
+                        .and_then(|m| m.match_value)
+                        .expect("a match"),
+                ),
+                other => panic!("unexpected condition {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_filter_is_no_filter() {
+        assert!(to_filter(&VectorFilter::default()).is_none());
+    }
+
+    #[test]
+    fn each_given_field_becomes_one_must_condition() {
+        let doc = Uuid::from_u128(7);
+        let filter = to_filter(&VectorFilter {
+            tags: vec!["a".into(), "b".into()],
+            doc_type: Some("note".into()),
+            source: Some("wiki".into()),
+            document_ids: vec![doc],
+        })
+        .expect("a filter");
+        assert!(filter.should.is_empty() && filter.must_not.is_empty());
+        let strings = |values: &[&str]| {
+            MatchValue::Keywords(qdrant_client::qdrant::RepeatedStrings {
+                strings: values.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        assert_eq!(
+            field_matches(&filter),
+            vec![
+                (KEY_TAGS.to_string(), strings(&["a", "b"])),
+                (KEY_TYPE.to_string(), MatchValue::Keyword("note".into())),
+                (KEY_SOURCE.to_string(), MatchValue::Keyword("wiki".into())),
+                (KEY_DOCUMENT.to_string(), strings(&[&doc.to_string()])),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_field_filter_has_only_that_condition() {
+        let filter = to_filter(&VectorFilter {
+            doc_type: Some("pdf".into()),
+            ..VectorFilter::default()
+        })
+        .expect("a filter");
+        assert_eq!(
+            field_matches(&filter),
+            vec![(KEY_TYPE.to_string(), MatchValue::Keyword("pdf".into()))]
+        );
+    }
+
+    #[test]
+    fn points_carry_a_uuid_id_and_the_filtered_payload() {
+        let id = Uuid::from_u128(1);
+        let document_id = Uuid::from_u128(2);
+        let point = to_point(VectorPoint {
+            id,
+            document_id,
+            vector: vec![0.5, -0.5],
+            tags: vec!["x".into()],
+            doc_type: None,
+            source: Some("s".into()),
+        });
+        assert_eq!(
+            point.id.and_then(|id| id.point_id_options),
+            Some(PointIdOptions::Uuid(id.to_string()))
+        );
+        let payload = serde_json::Value::Object(
+            point
+                .payload
+                .into_iter()
+                .map(|(k, v)| (k, v.into_json()))
+                .collect(),
+        );
+        assert_eq!(
+            payload,
+            serde_json::json!({
+                "document_id": document_id.to_string(),
+                "tags": ["x"],
+                "source": "s",
+            })
+        );
+    }
+
+    #[test]
+    fn hits_map_back_to_chunk_and_document_ids() {
+        let id = Uuid::from_u128(3);
+        let document_id = Uuid::from_u128(4);
+        let hit = QdrantPoint {
+            id: Some(PointId::from(id.to_string())),
+            payload: HashMap::from([(
+                KEY_DOCUMENT.to_string(),
+                Value::from(document_id.to_string()),
+            )]),
+            score: 0.75,
+            ..QdrantPoint::default()
+        };
+        assert_eq!(
+            from_point(hit).expect("maps"),
+            ScoredPoint {
+                id,
+                document_id,
+                score: 0.75
+            }
+        );
+    }
+
+    #[test]
+    fn foreign_points_are_errors_not_skipped() {
+        let numeric = QdrantPoint {
+            id: Some(PointId::from(5u64)),
+            ..QdrantPoint::default()
+        };
+        assert!(from_point(numeric).is_err());
+        let no_document = QdrantPoint {
+            id: Some(PointId::from(Uuid::from_u128(6).to_string())),
+            ..QdrantPoint::default()
+        };
+        assert!(from_point(no_document).is_err());
+    }
+
+    #[test]
+    fn the_collection_is_created_as_configured() {
+        let identity = IndexIdentity {
+            model: "m".into(),
+            dimensions: 384,
+        };
+        let settings = QdrantSettings {
+            shard_number: Some(6),
+            replication_factor: Some(2),
+            write_consistency_factor: Some(2),
+            on_disk_vectors: true,
+            ..QdrantSettings::default()
+        };
+        let spec = collection_spec("c", &identity, &settings);
+        assert_eq!(spec.collection_name, "c");
+        assert_eq!(
+            (
+                spec.shard_number,
+                spec.replication_factor,
+                spec.write_consistency_factor
+            ),
+            (Some(6), Some(2), Some(2))
+        );
+        match spec.vectors_config.and_then(|v| v.config) {
+            #[allow(deprecated)] // see `collection_spec`
+            Some(vectors_config::Config::Params(params)) => {
+                assert_eq!(params.size, 384);
+                assert_eq!(params.distance, Distance::Cosine as i32);
+                assert_eq!(params.on_disk, Some(true));
+            }
+            other => panic!("unexpected vectors config {other:?}"),
+        }
+        assert_eq!(
+            spec.metadata.get(META_MODEL).and_then(string_value),
+            Some("m")
+        );
+        let defaults = collection_spec("c", &identity, &QdrantSettings::default());
+        assert_eq!(
+            (defaults.shard_number, defaults.replication_factor),
+            (None, None),
+            "unset options are left to the server's defaults"
+        );
+    }
+
+    #[test]
+    fn read_consistency_one_sends_nothing() {
+        assert_eq!(read_consistency(ReadConsistency::One), None);
+        assert_eq!(
+            read_consistency(ReadConsistency::Majority),
+            Some(read_consistency::Value::Type(
+                ReadConsistencyType::Majority as i32
+            ))
+        );
+    }
+}

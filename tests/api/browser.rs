@@ -1,0 +1,125 @@
+//! The frontend examples in headless Chromium: starts a server with `examples` on (and Redis,
+//! when configured, so the dashboard shows L2) and runs `tests/browser/e2e.mjs` against it
+//! (playwright-core driving Debian's Chromium). Screenshots go to `target/screenshots/`.
+//!
+//! Needs Node.js, `tests/browser/node_modules` (`npm ci --prefix tests/browser`, which
+//! `scripts/test.sh` runs) and Chromium (`/usr/bin/chromium`, or `CHROMIUM`). Skipped without
+//! them outside CI; under CI (`CI=true`, where `.ci/run` installs them) missing ones fail.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::helpers::{Backend, TestApp, redis_url, repo_root, unique_prefix};
+
+/// What is missing for the browser test, if anything.
+fn missing_tools() -> Vec<String> {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let mut missing = Vec::new();
+    if !chromium.exists() {
+        missing.push(format!("Chromium at {}", chromium.display()));
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        missing.push("node".into());
+    }
+    if !repo_root()
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
+        missing.push("tests/browser/node_modules (npm ci --prefix tests/browser)".into());
+    }
+    missing
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_pages_work_in_a_real_browser() {
+    let missing = missing_tools();
+    if !missing.is_empty() {
+        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+            panic!(
+                "CI must run the browser test; missing: {}",
+                missing.join(", ")
+            );
+        }
+        eprintln!("skipped: the browser test needs {}", missing.join(", "));
+        return;
+    }
+    let redis = redis_url();
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.examples = true;
+        config.examples_dir = repo_root().join("frontend-examples");
+        config.redis_url = redis;
+        config.cache.key_prefix = prefix;
+    })
+    .await;
+    let base_url = app.base_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(repo_root().join("tests/browser/e2e.mjs"))
+            .env("SELFRAG_BASE_URL", base_url)
+            .env(
+                "SELFRAG_SCREENSHOT_DIR",
+                repo_root().join("target/screenshots"),
+            )
+            .output()
+    })
+    .await
+    .expect("the browser task ends")
+    .expect("node starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the browser test failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+#[tokio::test]
+async fn examples_are_served_only_when_enabled() {
+    let off = TestApp::spawn(Backend::Sqlite).await;
+    assert_eq!(off.get("/examples/").await.status(), 404);
+
+    let on = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.examples = true;
+        config.examples_dir = repo_root().join("frontend-examples");
+    })
+    .await;
+    for page in ["/examples/", "/examples/search/", "/examples/dashboard/"] {
+        let response = on.get(page).await;
+        assert_eq!(response.status(), 200, "{page}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{page}: {content_type}"
+        );
+        let html = response.text().await.expect("text");
+        assert!(html.contains("<title>"), "{page} is a page");
+    }
+    let script = on.get("/examples/shared/graphql.js").await;
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .expect("ASCII")
+            .contains("javascript"),
+        "ES modules need a JavaScript MIME type"
+    );
+    // A directory without its slash is redirected (relative links in the page need it).
+    let no_slash = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/examples/search", on.base_url))
+        .send()
+        .await
+        .expect("request");
+    assert!(no_slash.status().is_redirection(), "{}", no_slash.status());
+    assert_eq!(on.get("/examples/../Cargo.toml").await.status(), 404);
+}
