@@ -3,7 +3,8 @@
 //! `cargo bench --bench search` (after `scripts/setup.sh`). Groups:
 //! - `embed/one_query`: one short text through the batching embedder.
 //! - `search/service`: a search without HTTP (embed the query, search the index).
-//! - `search/http_graphql`: the same search as a client sends it, over HTTP + GraphQL + hydration.
+//! - `search/http_graphql`: the same search as a client sends it, over HTTP + GraphQL + hydration;
+//!   `search/http_graphql_without_timing` the same against a router whose schema does not time.
 //! - `ingest/document`: ingest of a fresh ~4 KB document; throughput in chunks/s.
 //! - `search/service_l1_hit` vs `search/service_computed`: the same search answered from L1,
 //!   and computed (unique query: embed + index + hydrate).
@@ -166,15 +167,38 @@ fn benches(c: &mut Criterion) {
         });
     }
 
-    let client = reqwest::Client::new();
-    let body = json!({ "query": "{ search(query: \"how do bees survive winter\", limit: 10) { totalHits hits { score chunk { content } document { title } } } }" });
-    c.bench_function("search/http_graphql", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let response = client.post(&url).json(&body).send().await.expect("sent");
-            assert!(response.status().is_success());
-            response.bytes().await.expect("body")
-        })
+    // The same over HTTP, against this server and a second router on the same services whose
+    // schema has timing off: the extension's cost as a client sees it.
+    let untimed = variant(|c| c.graphql.field_timing = false);
+    let untimed_router = selfrag::http::router(selfrag::http::HttpState {
+        schema: selfrag::graphql::build_schema(untimed.clone()),
+        services: untimed,
     });
+    let untimed_listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let untimed_url = format!(
+        "http://{}/graphql",
+        untimed_listener.local_addr().expect("address")
+    );
+    runtime.spawn(async move {
+        let service = untimed_router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(untimed_listener, service).await
+    });
+    let client = reqwest::Client::new();
+    let body = json!({ "query": query });
+    for (name, url) in [
+        ("search/http_graphql", &url),
+        ("search/http_graphql_without_timing", &untimed_url),
+    ] {
+        c.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let response = client.post(url).json(&body).send().await.expect("sent");
+                assert!(response.status().is_success());
+                response.bytes().await.expect("body")
+            })
+        });
+    }
 
     let mut group = c.benchmark_group("ingest");
     let base = corpus().join("\n\n");

@@ -75,6 +75,9 @@ pub struct GraphqlConfig {
     pub field_timing: bool,
     /// Put `extensions.timing` in every response, not only when `X-Selfrag-Timing: 1` asks.
     pub timing_in_response: bool,
+    /// Distinct operation names given their own Prometheus series; later names share
+    /// `operation_name="(other)"`, since clients choose names and series live forever.
+    pub max_operation_series: usize,
     /// Deepest field nesting a query may have. GraphiQL's introspection query is 13 to 15
     /// deep, depending on its version.
     pub max_depth: usize,
@@ -100,6 +103,7 @@ impl Default for GraphqlConfig {
         GraphqlConfig {
             field_timing: true,
             timing_in_response: false,
+            max_operation_series: 500,
             max_depth: 16,
             max_complexity: 2_500,
             max_aliases: 30,

@@ -27,13 +27,9 @@ pub fn build_schema(services: Services) -> AppSchema {
     let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
-        // Admission first: its hooks wrap the others, so it sees every error.
-        .extension(extensions::Admission::new(&settings));
+        .extension(extensions::Pipeline::new(&settings));
     if !settings.introspection {
         builder = builder.disable_introspection();
-    }
-    if settings.field_timing {
-        builder = builder.extension(extensions::Timing::new(settings.timing_in_response));
     }
     builder.data(services).finish()
 }

@@ -77,3 +77,69 @@ async fn errors_are_counted_by_code() {
         "{metrics}"
     );
 }
+
+/// The value of one series in Prometheus text, if it is there.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn operations_are_labelled_by_their_name_and_bounded() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.graphql.max_operation_series = 2).await;
+    // Names no other test uses: the Prometheus registry is shared by the whole test process.
+    let names = ["BoundedFirst", "BoundedSecond", "BoundedThird"];
+    for name in names {
+        // No `operationName` in the request: the document's only operation names it.
+        let body = app
+            .graphql(
+                &format!("query {name} {{ collectionStats {{ documents }} }}"),
+                Value::Null,
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let count = |metrics: &str, name: &str| {
+        sample(
+            metrics,
+            &format!(
+                "graphql_operations_total{{operation_name=\"{name}\",operation_type=\"query\"}}"
+            ),
+        )
+    };
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    assert_eq!(count(&metrics, "BoundedFirst"), Some(1.0), "{metrics}");
+    assert_eq!(count(&metrics, "BoundedSecond"), Some(1.0), "{metrics}");
+    assert_eq!(count(&metrics, "BoundedThird"), None, "past the bound");
+    let other = count(&metrics, "(other)").expect("the overflow series");
+    assert!(other >= 1.0, "{metrics}");
+
+    // A known name keeps its own series after the bound is reached.
+    app.graphql(
+        "query BoundedFirst { collectionStats { documents } }",
+        Value::Null,
+    )
+    .await;
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    assert_eq!(count(&metrics, "BoundedFirst"), Some(2.0), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_repeated_mutation_keeps_its_type_label() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // The second request is served from the parsed-document cache: the label must not depend
+    // on the document being parsed again.
+    for _ in 0..2 {
+        let body = app
+            .graphql(
+                "mutation TimingForgetTexts { clearCache(namespace: PERSISTED_QUERIES) { l1Entries } }",
+                Value::Null,
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let metrics = app.get("/metrics").await.text().await.expect("text");
+    let series = "graphql_operations_total{operation_name=\"TimingForgetTexts\",operation_type=\"mutation\"}";
+    assert_eq!(sample(&metrics, series), Some(2.0), "{metrics}");
+}

@@ -1,5 +1,5 @@
-//! Admission: everything a request must pass before a resolver runs, in one extension so the
-//! order is plain to see.
+//! Admission: everything a request must pass before a resolver runs, in one place so the order
+//! is plain to see. `Pipeline` calls these hooks; on the way it settles which operation will run.
 //!
 //! 1. `prepare_request`: query length; automatic persisted queries (Apollo's protocol, texts in
 //!    the cache's `apq` namespace so that replicas share them).
@@ -13,12 +13,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-    NextValidation,
+    ExtensionContext, NextParseQuery, NextPrepareRequest, NextRequest, NextValidation,
 };
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use moka::sync::Cache;
 use serde::Deserialize;
@@ -29,6 +26,8 @@ use crate::cache::CacheKey;
 use crate::config::GraphqlConfig;
 use crate::graphql::errors::{ApiError, code_of, codes, refusal, with_code};
 use crate::services::Services;
+
+use super::operation::{self, ChosenOperation};
 
 /// Request data marking a GET request, on which mutations are refused.
 #[derive(Debug, Clone, Copy)]
@@ -56,19 +55,23 @@ impl Admission {
     }
 }
 
-impl ExtensionFactory for Admission {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AdmissionExtension {
+impl Admission {
+    /// The admission of one request.
+    pub(super) fn start(&self) -> AdmissionRequest {
+        AdmissionRequest {
             shared: Arc::clone(&self.shared),
             operation_name: Mutex::new(None),
-        })
+            chosen: Mutex::new(None),
+        }
     }
 }
 
-struct AdmissionExtension {
+pub(super) struct AdmissionRequest {
     shared: Arc<Shared>,
     /// The operation the client named, kept from `prepare_request` for `parse_query`.
     operation_name: Mutex<Option<String>>,
+    /// The operation that will run, settled by `parse_query`.
+    chosen: Mutex<Option<ChosenOperation>>,
 }
 
 #[derive(Deserialize)]
@@ -78,9 +81,20 @@ struct PersistedQuery {
     sha256_hash: String,
 }
 
-#[async_trait::async_trait]
-impl Extension for AdmissionExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+impl AdmissionRequest {
+    /// The operation `parse_query` settled on; `None` before it ran or when the name picks none.
+    pub(super) fn chosen(&self) -> Option<ChosenOperation> {
+        self.chosen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(super) async fn request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextRequest<'_>,
+    ) -> Response {
         let mut response = next.run(ctx).await;
         for error in &mut response.errors {
             // Errors raised by async-graphql itself after parsing carry no code: a bad
@@ -97,7 +111,7 @@ impl Extension for AdmissionExtension {
         response
     }
 
-    async fn prepare_request(
+    pub(super) async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
         mut request: Request,
@@ -127,7 +141,7 @@ impl Extension for AdmissionExtension {
         next.run(ctx, request).await
     }
 
-    async fn parse_query(
+    pub(super) async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
         query: &str,
@@ -150,7 +164,7 @@ impl Extension for AdmissionExtension {
         Ok(document)
     }
 
-    async fn validation(
+    pub(super) async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
@@ -188,7 +202,7 @@ impl Extension for AdmissionExtension {
     }
 }
 
-impl AdmissionExtension {
+impl AdmissionRequest {
     fn check_length(&self, query: &str) -> ServerResult<()> {
         let limit = self.shared.settings.max_query_bytes;
         if query.len() > limit {
@@ -285,11 +299,13 @@ impl AdmissionExtension {
             .operation_name
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+            .take();
         // An unknown or ambiguous name is async-graphql's to report, after validation.
-        let Some(ty) = operation_type(document, name.as_deref()) else {
+        let Some(chosen) = operation::chosen(document, name) else {
             return Ok(());
         };
+        let ty = chosen.ty;
+        *self.chosen.lock().unwrap_or_else(PoisonError::into_inner) = Some(chosen);
         if ty == OperationType::Mutation && ctx.data_opt::<ViaGet>().is_some() {
             return Err(refusal(
                 codes::METHOD_NOT_ALLOWED,
@@ -308,18 +324,6 @@ impl AdmissionExtension {
             .authorize(caller, needed)
             .await
             .map_err(|err| ApiError::from(err).into_server_error())
-    }
-}
-
-/// The type of the operation that will run, when the name (or its absence) picks one.
-fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 

@@ -1,7 +1,11 @@
-//! async-graphql extensions of ours.
+//! async-graphql extensions of ours: one [`Pipeline`] on the schema, made of admission (checks
+//! before anything runs) and timing (resolver and operation metrics).
 
 mod admission;
+mod operation;
+mod pipeline;
 mod timing;
 
-pub use admission::{Admission, ViaGet};
-pub use timing::{OperationSlot, Timing, TimingRequested};
+pub use admission::ViaGet;
+pub use pipeline::{OperationSlot, Pipeline};
+pub use timing::{OTHER_OPERATIONS, TimingRequested};

@@ -1,0 +1,132 @@
+//! The one extension on the schema. async-graphql calls every extension's `resolve` hook for
+//! every field, each through a boxed future, so admission and timing share one extension
+//! instead of paying for two (`cargo bench --bench search -- graphql/`). Each part keeps its
+//! own module; this only calls them in order.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextResolve, NextValidation, ResolveInfo,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+
+use super::admission::{Admission, AdmissionRequest};
+use super::timing::{Timing, TimingRequest};
+use crate::config::GraphqlConfig;
+
+/// Request data the pipeline fills with the executed operation's label (the name the client
+/// gave, the document's only operation's name, or `anonymous`), so the HTTP layer can label
+/// its statistics.
+#[derive(Debug, Clone, Default)]
+pub struct OperationSlot(pub Arc<Mutex<Option<String>>>);
+
+impl OperationSlot {
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// Admission always; timing when `graphql.field_timing` is on.
+pub struct Pipeline {
+    admission: Admission,
+    timing: Option<Timing>,
+}
+
+impl Pipeline {
+    pub fn new(settings: &GraphqlConfig) -> Self {
+        Pipeline {
+            admission: Admission::new(settings),
+            timing: settings
+                .field_timing
+                .then(|| Timing::new(settings.timing_in_response, settings.max_operation_series)),
+        }
+    }
+}
+
+impl ExtensionFactory for Pipeline {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PipelineRequest {
+            admission: self.admission.start(),
+            timing: self.timing.as_ref().map(Timing::start),
+        })
+    }
+}
+
+struct PipelineRequest {
+    admission: AdmissionRequest,
+    timing: Option<TimingRequest>,
+}
+
+#[async_trait::async_trait]
+impl Extension for PipelineRequest {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        self.admission.request(ctx, next).await
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        self.admission.prepare_request(ctx, request, next).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        self.admission
+            .parse_query(ctx, query, variables, next)
+            .await
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        self.admission.validation(ctx, next).await
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let operation = self.admission.chosen();
+        let response = match &self.timing {
+            Some(timing) => {
+                timing
+                    .execute(ctx, operation_name, operation.as_ref(), next)
+                    .await
+            }
+            None => next.run(ctx, operation_name).await,
+        };
+        if let (Some(slot), Some(operation)) = (ctx.data_opt::<OperationSlot>(), operation) {
+            *slot.0.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(operation.label().to_owned());
+        }
+        response
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        match &self.timing {
+            Some(timing) => timing.resolve(ctx, info, next).await,
+            None => next.run(ctx, info).await,
+        }
+    }
+}
