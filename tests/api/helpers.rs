@@ -346,23 +346,28 @@ impl TestDatabase {
 
     fn drop_now(&self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        clean_up_off_runtime(async move {
+            let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            sea_orm::ConnectionTrait::execute_unprepared(&admin, &sql)
+                .await
                 .ok()?;
-            runtime.block_on(async {
-                let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
-                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                sea_orm::ConnectionTrait::execute_unprepared(&admin, &sql)
-                    .await
-                    .ok()?;
-                admin.close().await.ok()
-            })
-        })
-        .join();
+            admin.close().await.ok()
+        });
     }
+}
+
+/// Runs best-effort async clean-up to completion from `Drop`, which runs inside the test's
+/// runtime and cannot block on it: on a thread with a runtime of its own.
+fn clean_up_off_runtime<T: Send + 'static>(work: impl Future<Output = Option<T>> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?
+            .block_on(work)
+    })
+    .join();
 }
 
 impl Drop for TestDatabase {
@@ -412,22 +417,14 @@ impl TestCollection {
 impl Drop for TestCollection {
     fn drop(&mut self) {
         let (url, api_key, name) = (self.url.clone(), self.api_key.clone(), self.name.clone());
-        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+        clean_up_off_runtime(async move {
+            let client = qdrant_client::Qdrant::from_url(&url)
+                .api_key(api_key)
+                .skip_compatibility_check()
                 .build()
                 .ok()?;
-            runtime.block_on(async {
-                let client = qdrant_client::Qdrant::from_url(&url)
-                    .api_key(api_key)
-                    .skip_compatibility_check()
-                    .build()
-                    .ok()?;
-                client.delete_collection(name).await.ok()
-            })
-        })
-        .join();
+            client.delete_collection(name).await.ok()
+        });
     }
 }
 
