@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --locked
-exec target/release/selfrag serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/selfrag" serve "$@"
