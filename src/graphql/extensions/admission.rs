@@ -53,9 +53,7 @@ impl Admission {
             }),
         }
     }
-}
 
-impl Admission {
     /// The admission of one request.
     pub(super) fn start(&self) -> AdmissionRequest {
         AdmissionRequest {
@@ -82,12 +80,13 @@ struct PersistedQuery {
 }
 
 impl AdmissionRequest {
-    /// The operation `parse_query` settled on; `None` before it ran or when the name picks none.
-    pub(super) fn chosen(&self) -> Option<ChosenOperation> {
+    /// Hands over the operation `parse_query` settled on; `None` before it ran or when the
+    /// name picks none.
+    pub(super) fn take_chosen(&self) -> Option<ChosenOperation> {
         self.chosen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .take()
     }
 
     pub(super) async fn request(

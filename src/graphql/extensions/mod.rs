@@ -8,4 +8,4 @@ mod timing;
 
 pub use admission::ViaGet;
 pub use pipeline::{OperationSlot, Pipeline};
-pub use timing::{OTHER_OPERATIONS, TimingRequested};
+pub use timing::TimingRequested;

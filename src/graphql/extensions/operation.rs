@@ -3,6 +3,9 @@
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 
+/// The label of operations without a name.
+pub const ANONYMOUS: &str = "anonymous";
+
 /// The operation that will run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChosenOperation {
@@ -14,7 +17,7 @@ pub struct ChosenOperation {
 impl ChosenOperation {
     /// The label of metrics and statistics: anonymous operations share one.
     pub fn label(&self) -> &str {
-        self.name.as_deref().unwrap_or("anonymous")
+        self.name.as_deref().unwrap_or(ANONYMOUS)
     }
 }
 

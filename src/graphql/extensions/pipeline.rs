@@ -102,7 +102,7 @@ impl Extension for PipelineRequest {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let operation = self.admission.chosen();
+        let operation = self.admission.take_chosen();
         let response = match &self.timing {
             Some(timing) => {
                 timing

@@ -27,7 +27,7 @@ use metrics::{Counter, Histogram};
 use quanta::Instant;
 use rustc_hash::FxHashMap;
 
-use super::operation::ChosenOperation;
+use super::operation::{ANONYMOUS, ChosenOperation};
 
 /// Request data that asks for `extensions.timing` in the response.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +37,7 @@ pub struct TimingRequested;
 const SLOWEST: usize = 10;
 
 /// The `operation_name` label of operations past `graphql.max_operation_series`.
-pub const OTHER_OPERATIONS: &str = "(other)";
+const OTHER_OPERATIONS: &str = "(other)";
 
 pub struct Timing {
     shared: Arc<Shared>,
@@ -174,27 +174,39 @@ impl OperationSeries {
     }
 
     fn record(&self, name: &str, ty: OperationType, seconds: f64) {
-        let index = type_index(ty);
-        let series = self.known.read().unwrap_or_else(PoisonError::into_inner)[index]
-            .get(name)
-            .cloned();
+        let known = self.known.read().unwrap_or_else(PoisonError::into_inner);
+        let label = self.label(&known, name, ty);
+        let series = known[type_index(ty)].get(label).cloned();
+        drop(known);
         let series = series.unwrap_or_else(|| self.register(name, ty));
         series.duration.record(seconds);
         series.count.increment(1);
     }
 
-    #[cold]
-    fn register(&self, name: &str, ty: OperationType) -> Series {
-        let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+    /// The label `name` is counted under: its own while it has a series or there is room for
+    /// one, `(other)` past the bound.
+    fn label<'n>(
+        &self,
+        known: &[HashMap<String, Series>; 3],
+        name: &'n str,
+        ty: OperationType,
+    ) -> &'n str {
         let total: usize = known.iter().map(HashMap::len).sum();
-        let name = if total < self.max || known[type_index(ty)].contains_key(name) {
+        if total < self.max || known[type_index(ty)].contains_key(name) {
             name
         } else {
             OTHER_OPERATIONS
-        };
+        }
+    }
+
+    /// Only when the label has no series yet: once a label has one, requests take the read lock.
+    #[cold]
+    fn register(&self, name: &str, ty: OperationType) -> Series {
+        let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+        let label = self.label(&known, name, ty);
         known[type_index(ty)]
-            .entry(name.to_owned())
-            .or_insert_with(|| Series::register(name, type_name(ty)))
+            .entry(label.to_owned())
+            .or_insert_with(|| Series::register(label, type_name(ty)))
             .clone()
     }
 }
@@ -245,9 +257,8 @@ impl TimingRequest {
         let started = Instant::now();
         let response = next.run(ctx, operation_name).await;
         let seconds = started.elapsed().as_secs_f64();
-        let (label, ty) = operation.map_or(("anonymous", OperationType::Query), |op| {
-            (op.label(), op.ty)
-        });
+        let (label, ty) =
+            operation.map_or((ANONYMOUS, OperationType::Query), |op| (op.label(), op.ty));
         self.shared.operations.record(label, ty, seconds);
         if !reporting {
             return response;
