@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use crate::auth::ApiKeys;
 use crate::cache::Caches;
 use crate::config::Config;
+use crate::disk::DiskGuard;
 use crate::embed::{Embedder, FastEmbedder};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, router};
-use crate::ingest::{Chunker, IngestEvents};
+use crate::ingest::{Chunker, IngestEvents, recover_interrupted_writes, spawn_periodic_recovery};
 use crate::ratelimit::RateLimiter;
 use crate::services::Services;
 use crate::store::{MetadataStore, StoreError};
@@ -46,6 +47,10 @@ pub enum StartError {
     },
     #[error("cannot set up the cache: {0}")]
     Cache(#[from] crate::cache::CacheStartError),
+    #[error("cannot roll back interrupted writes: {0}")]
+    Recovery(#[source] crate::Error),
+    #[error("cannot start: {0}")]
+    Disk(#[from] crate::disk::DiskError),
     #[error("a start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -92,6 +97,17 @@ impl Backends {
             )))
         })?;
 
+        // Before anything writes to the data directory: opening the index on a full disk
+        // would die of SIGBUS rather than fail.
+        let disk = DiskGuard::for_config(&config);
+        let space = disk.check_writable()?;
+        tracing::info!(
+            available_mib = space.available_bytes >> 20,
+            unbacked_mib = space.unbacked_bytes >> 20,
+            reserve_mib = space.reserve_bytes >> 20,
+            "disk space in the data directory"
+        );
+
         let embedder: Arc<dyn Embedder> = match overrides.embedder {
             Some(embedder) => embedder,
             None => {
@@ -126,20 +142,43 @@ impl Backends {
         )));
         let keys = Arc::new(ApiKeys::new(store.clone(), &config.auth));
         let limiter = Arc::new(RateLimiter::new(&config.rate_limit, cache.redis_shared()));
+        let services = Services {
+            config,
+            disk,
+            store,
+            index,
+            embedder,
+            chunker: Arc::new(chunker),
+            cache: Arc::new(cache),
+            requests,
+            system,
+            keys,
+            limiter,
+            ingest_events: IngestEvents::new(),
+        };
+        // The embedded index has no other writer than this process, so every write still
+        // recorded as pending was cut short by the last one's end; a shared index waits for
+        // the grace period, as another replica may be writing right now.
+        let embedded = services.config.qdrant_url.is_none();
+        let grace = if embedded {
+            0
+        } else {
+            services.config.storage.interrupted_write_grace_secs
+        };
+        let before = chrono::Utc::now()
+            - chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
+        let recovered = recover_interrupted_writes(&services, before)
+            .await
+            .map_err(StartError::Recovery)?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "rolled back writes interrupted by the last shutdown"
+            );
+        }
+        background.push(spawn_periodic_recovery(services.clone()));
         Ok(Backends {
-            services: Services {
-                config,
-                store,
-                index,
-                embedder,
-                chunker: Arc::new(chunker),
-                cache: Arc::new(cache),
-                requests,
-                system,
-                keys,
-                limiter,
-                ingest_events: IngestEvents::new(),
-            },
+            services,
             _background: Background(background),
         })
     }
@@ -196,7 +235,10 @@ async fn open_embedded(
         crate::vector::EdgeIndex::open(&dir, &identity, &settings)
     })
     .await??;
-    let optimizer = index.spawn_optimizer(Duration::from_millis(config.index.optimize_delay_ms));
+    let optimizer = index.spawn_optimizer(
+        Duration::from_millis(config.index.optimize_delay_ms),
+        DiskGuard::for_config(config),
+    );
     Ok((Arc::new(index), vec![optimizer]))
 }
 
@@ -261,11 +303,8 @@ impl App {
             router,
             backends,
         } = self;
-        // Peer addresses for per-client rate limits.
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = crate::http::ConnectionLimits::from_config(&backends.services.config.http);
+        crate::http::serve(listener, router, limits, shutdown).await?;
         drop(backends);
         Ok(())
     }

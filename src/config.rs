@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 /// The configuration file read when present (or the one named by `--config` / `SELFRAG_CONFIG`).
 pub const DEFAULT_CONFIG_FILE: &str = "selfrag.toml";
 
+/// The highest `graphql.max_nesting` accepted: a test runs the parser at this depth on a
+/// worker thread of the debug build, which has the largest stack frames.
+pub const MAX_NESTING_CEILING: usize = 256;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -48,6 +52,33 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub telemetry: TelemetryConfig,
+    pub storage: StorageConfig,
+}
+
+/// Keeping the data directory writable and the index consistent with the rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Writes are refused (`UNAVAILABLE`) while the data directory's filesystem has less than
+    /// this left after the embedded index's reserved-but-unwritten space; start-up refuses too.
+    /// The default is about twice what one write can make the embedded index allocate (a WAL
+    /// segment, a vector chunk and a payload page of 32 MiB each, four 4 MiB keyword-index
+    /// pages, ~8 MiB of trackers and flags: ~120 MiB), leaving room for the optimiser's
+    /// temporary segment and the database's growth.
+    pub min_free_bytes: u64,
+    /// A write recorded as in flight for longer than this is taken to have been interrupted
+    /// (a crash) and is rolled back by the periodic recovery. With the embedded index, whose
+    /// only writer is this process, start-up rolls back every such write at once.
+    pub interrupted_write_grace_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            min_free_bytes: 256 * 1024 * 1024,
+            interrupted_write_grace_secs: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +112,11 @@ pub struct GraphqlConfig {
     /// Deepest field nesting a query may have. GraphiQL's introspection query is 13 to 15
     /// deep, depending on its version.
     pub max_depth: usize,
+    /// Deepest nesting of `{`, `[` and `(` in the query text, and of lists and objects in the
+    /// variables and extensions. Checked before parsing: the parser recurses per level, and
+    /// input nested a few thousand deep would overflow the stack. At most
+    /// [`MAX_NESTING_CEILING`].
+    pub max_nesting: usize,
     /// Highest cost a query may have: 1 per field, list fields multiplied by their
     /// `limit`/`first`/number of texts.
     pub max_complexity: usize,
@@ -105,6 +141,7 @@ impl Default for GraphqlConfig {
             timing_in_response: false,
             max_operation_series: 500,
             max_depth: 16,
+            max_nesting: 64,
             max_complexity: 2_500,
             max_aliases: 30,
             max_query_bytes: 32 * 1024,
@@ -188,6 +225,13 @@ pub struct HttpConfig {
     pub compress_above_bytes: u16,
     /// Origins allowed by CORS (`*` for any); empty means same-origin only.
     pub cors_origins: Vec<String>,
+    /// A client must send a request's headers within this, or the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Open client connections at most; 0 means as many as the descriptor limit allows less
+    /// a headroom of 256 (the lower of the two is used, and logged at start).
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -197,6 +241,9 @@ impl Default for HttpConfig {
             max_body_bytes: 16 * 1024 * 1024,
             compress_above_bytes: 1024,
             cors_origins: Vec::new(),
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 0,
         }
     }
 }
@@ -435,6 +482,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             telemetry: TelemetryConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -682,16 +730,29 @@ impl Config {
                 "must be non-empty without spaces or glob characters",
             ));
         }
+        if !(1..=MAX_NESTING_CEILING).contains(&self.graphql.max_nesting) {
+            return Err(invalid(
+                "graphql.max_nesting",
+                format!(
+                    "must be 1..={MAX_NESTING_CEILING} (deeper input could overflow the parser's stack)"
+                ),
+            ));
+        }
         if self.telemetry.sample_interval_ms < 100 {
             return Err(invalid(
                 "telemetry.sample_interval_ms",
                 "must be at least 100",
             ));
         }
-        if self.http.request_timeout_ms == 0 || self.http.max_body_bytes == 0 {
+        if self.http.request_timeout_ms == 0
+            || self.http.max_body_bytes == 0
+            || self.http.header_read_timeout_ms == 0
+            || self.http.idle_timeout_ms == 0
+        {
             return Err(invalid(
                 "http",
-                "request_timeout_ms and max_body_bytes must be greater than 0",
+                "request_timeout_ms, max_body_bytes, header_read_timeout_ms and idle_timeout_ms \
+                 must be greater than 0",
             ));
         }
         if let Some(origin) = self

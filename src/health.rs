@@ -39,7 +39,7 @@ pub struct Check {
 pub enum Readiness {
     /// Every required dependency answers.
     Ready,
-    /// Ready, but an optional dependency is down.
+    /// Ready, but an optional dependency is down, or writes are refused for want of disk.
     Degraded,
     /// A required dependency does not answer: take this replica out of rotation.
     Unavailable,
@@ -53,6 +53,9 @@ pub struct Checks {
     pub embedder: Check,
     /// Optional: its loss degrades the cache to L1 but does not fail readiness.
     pub redis: Check,
+    /// Free space in the data directory: below `storage.min_free_bytes` writes are refused
+    /// and readiness is degraded (searches still work).
+    pub disk: Check,
 }
 
 #[derive(SimpleObject, Debug, Clone, serde::Serialize)]
@@ -80,19 +83,37 @@ pub async fn readiness(services: &Services) -> HealthReport {
             }
         }
     };
-    let (database, vector_index, embedder, redis) = tokio::join!(
+    let disk = async {
+        let disk = services.disk.clone();
+        let mut check = check(async move {
+            tokio::task::spawn_blocking(move || disk.check_writable())
+                .await
+                .map_err(|err| err.to_string())?
+                .map_err(|err| err.to_string())
+        })
+        .await;
+        if check.status == CheckStatus::Down {
+            check.status = CheckStatus::Degraded;
+        }
+        check
+    };
+    let (database, vector_index, embedder, redis, disk) = tokio::join!(
         check(services.store.ping()),
         check(services.index.status()),
         check(services.embedder.embed(vec!["readiness probe".to_owned()])),
         redis,
+        disk,
     );
     let required_up = [&database, &vector_index, &embedder]
         .iter()
         .all(|c| c.status == CheckStatus::Up);
-    let status = match (required_up, redis.status) {
+    let degraded = [&redis, &disk]
+        .iter()
+        .any(|c| c.status == CheckStatus::Degraded);
+    let status = match (required_up, degraded) {
         (false, _) => Readiness::Unavailable,
-        (true, CheckStatus::Degraded) => Readiness::Degraded,
-        (true, _) => Readiness::Ready,
+        (true, true) => Readiness::Degraded,
+        (true, false) => Readiness::Ready,
     };
     HealthReport {
         status,
@@ -101,6 +122,7 @@ pub async fn readiness(services: &Services) -> HealthReport {
             vector_index,
             embedder,
             redis,
+            disk,
         },
     }
 }

@@ -3,11 +3,16 @@
 //! # Layout
 //!
 //! - [`config`]: one typed configuration (defaults < `selfrag.toml` < `SELFRAG_*`), validated at start.
+//! - [`disk`]: free space in the data directory, checked before every write (a full disk would
+//!   otherwise crash the embedded index with SIGBUS).
+//! - [`fault`]: fault points where crash tests stop a debug build; nothing in release builds.
 //! - [`app`]: builds the backends from configuration, binds the listener, runs until shutdown.
 //! - [`health`]: readiness, per-dependency detail and the performance report, for HTTP and GraphQL.
-//! - [`http`]: the axum router: GraphQL at `/graphql`, probes under `/health/`.
+//! - [`http`]: the axum router (GraphQL at `/graphql`, probes under `/health/`) and the
+//!   connection loop that bounds connections and their timeouts.
 //! - [`graphql`]: the schema (queries, mutations, per-request DataLoaders), independent of HTTP.
-//! - [`ingest`]: validation, chunking (text-splitter sized in model tokens), the all-or-nothing pipeline.
+//! - [`ingest`]: validation, chunking (text-splitter sized in model tokens), the all-or-nothing
+//!   pipeline, and recovery of writes a crash cut short.
 //! - [`search`]: query validation, embedding, vector search.
 //! - [`cache`]: the two-level cache (L1 moka, L2 Redis) for query embeddings and search results,
 //!   keyed by the corpus generation so results never outlive their data.
@@ -27,8 +32,10 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod disk;
 pub mod embed;
 pub mod error;
+pub mod fault;
 pub mod graphql;
 pub mod health;
 pub mod http;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::ApiKeys;
 use crate::cache::Caches;
 use crate::config::Config;
+use crate::disk::DiskGuard;
 use crate::embed::Embedder;
 use crate::ingest::{Chunker, IngestEvents};
 use crate::ratelimit::RateLimiter;
@@ -18,6 +19,8 @@ use crate::vector::VectorIndex;
 #[derive(Clone)]
 pub struct Services {
     pub config: Arc<Config>,
+    /// Free space in the data directory, checked before every write.
+    pub disk: DiskGuard,
     pub store: MetadataStore,
     pub index: Arc<dyn VectorIndex>,
     pub embedder: Arc<dyn Embedder>,

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_documents;
 mod m20261124_000002_corpus_generation;
 mod m20261124_000003_api_keys;
+mod m20261130_000004_pending_writes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_documents::Migration),
             Box::new(m20261124_000002_corpus_generation::Migration),
             Box::new(m20261124_000003_api_keys::Migration),
+            Box::new(m20261130_000004_pending_writes::Migration),
         ]
     }
 }

@@ -70,10 +70,14 @@ pub mod codes {
     pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
     pub const DEPTH_LIMIT: &str = "DEPTH_LIMIT_EXCEEDED";
+    /// Brackets, braces or parentheses nested past `graphql.max_nesting` (text or JSON).
+    pub const NESTING_LIMIT: &str = "NESTING_LIMIT_EXCEEDED";
     pub const COMPLEXITY_LIMIT: &str = "COMPLEXITY_LIMIT_EXCEEDED";
     pub const ALIAS_LIMIT: &str = "ALIAS_LIMIT_EXCEEDED";
     pub const QUERY_TOO_LARGE: &str = "QUERY_TOO_LARGE";
     pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
+    /// A request body over `http.max_body_bytes` (HTTP 413).
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";

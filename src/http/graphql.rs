@@ -13,6 +13,7 @@ use async_graphql::{BatchRequest, Data, ParseRequestError, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
@@ -41,8 +42,12 @@ async fn post_graphql(
     State(state): State<HttpState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return unreadable_body(&rejection, &state),
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -100,13 +105,26 @@ fn parse_get(query: &str) -> Result<async_graphql::Request, String> {
     Ok(request)
 }
 
+/// A body that could not be read: too large (a chunked body that passed the Content-Length
+/// check in `middleware`), or cut off by the client.
+fn unreadable_body(rejection: &BytesRejection, state: &HttpState) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return super::reply::body_too_large(state.services.config.http.max_body_bytes);
+    }
+    refusal(
+        StatusCode::BAD_REQUEST,
+        codes::BAD_REQUEST,
+        format!("cannot read the request body: {}", rejection.body_text()),
+    )
+}
+
 /// A body that is not a GraphQL request, in the GraphQL error shape.
 fn unreadable(err: ParseRequestError) -> Response {
     match err {
         ParseRequestError::PayloadTooLarge => refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
-            codes::BAD_REQUEST,
-            "the request body is too large (http.max_body_bytes)",
+            codes::PAYLOAD_TOO_LARGE,
+            "an uploaded file is larger than http.max_body_bytes",
         ),
         other => refusal(
             StatusCode::BAD_REQUEST,

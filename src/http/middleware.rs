@@ -1,14 +1,14 @@
 //! The tower layers every route shares, outermost first: request id (set, and echoed on the
 //! response), tracing span per request, `X-Response-Time` with per-route metrics and the request
 //! statistics, CORS, compression,
-//! timeout (408), body limit (413).
+//! timeout (408), body limit (413, typed: `PAYLOAD_TOO_LARGE`).
 
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -16,7 +16,6 @@ use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -52,8 +51,14 @@ pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -
     // Each `layer` call wraps the previous ones: the last is the outermost. Separate calls (not
     // one ServiceBuilder) because the body limit and compression change the body types that
     // the `from_fn` middleware must see as axum's own.
+    // The body limit in force is ours: axum's extractors otherwise stop at their own 2 MiB
+    // default, and tower-http's limit answers in plain text.
+    let max_body = config.max_body_bytes;
     router
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            refuse_large_bodies(max_body, request, next)
+        }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(config.request_timeout_ms),
@@ -67,6 +72,21 @@ pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it. A body
+/// sent without a length (chunked) is cut at the limit by the extractor, which the GraphQL
+/// handler reports the same way.
+async fn refuse_large_bodies(limit: usize, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return super::reply::body_too_large(limit);
+    }
+    next.run(request).await
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

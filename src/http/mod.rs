@@ -10,10 +10,12 @@ mod health;
 mod metrics;
 mod middleware;
 mod reply;
+mod server;
 
 use axum::Router;
 
 pub use metrics::spawn_upkeep as spawn_metrics_upkeep;
+pub use server::{ConnectionLimits, serve};
 
 use crate::graphql::AppSchema;
 use crate::services::Services;

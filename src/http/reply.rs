@@ -20,6 +20,15 @@ pub fn refusal(status: StatusCode, code: &str, message: impl Into<String>) -> Re
     (status, Json(body)).into_response()
 }
 
+/// A request body over `http.max_body_bytes`: 413, `PAYLOAD_TOO_LARGE`.
+pub fn body_too_large(limit: usize) -> Response {
+    refusal(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        crate::graphql::codes::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than {limit} bytes (http.max_body_bytes)"),
+    )
+}
+
 /// A domain error on a plain route: its status, code and message (and `Retry-After`).
 pub fn error_response(err: &Error) -> Response {
     let status =

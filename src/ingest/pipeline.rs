@@ -1,5 +1,10 @@
 //! Ingest: validate → deduplicate → chunk → embed → store metadata and vectors, all or nothing.
 //!
+//! Before the vectors are written, the document is recorded as a pending write (committed), and
+//! the rows' transaction removes that record: a crash in between leaves the record, and
+//! `recovery` removes the vectors at the next start. Writes are refused while the data
+//! directory is short of space (`disk`).
+//!
 //! The metadata rows are written in a transaction that commits only after the vectors are stored;
 //! if the vector write fails the transaction rolls back, and if the commit fails the vectors are
 //! deleted again. Identical content is stored once: a lookup by hash answers the common case, the
@@ -45,7 +50,32 @@ pub fn content_hash(content: &str) -> String {
 
 /// Checks a request against the configured limits and normalises it (trimmed fields, tags
 /// deduplicated in order). Nothing is touched before every input of a batch has passed.
+///
+/// U+0000 is refused in every text field and inside metadata, on every backend: PostgreSQL
+/// cannot store it in text or JSON, and a character SQLite would keep but PostgreSQL refuses
+/// would make the same request succeed or fail depending on the deployment.
 pub fn validate(mut request: IngestRequest, limits: &Limits) -> Result<IngestRequest> {
+    refuse_nul("content", &request.content)?;
+    for (name, value) in [
+        ("title", &request.title),
+        ("source", &request.source),
+        ("type", &request.doc_type),
+        ("author", &request.author),
+    ] {
+        if let Some(value) = value {
+            refuse_nul(name, value)?;
+        }
+    }
+    for tag in &request.tags {
+        refuse_nul("tag", tag)?;
+    }
+    if let Some(metadata) = &request.metadata
+        && json_has_nul(metadata)
+    {
+        return Err(Error::bad_input(
+            "metadata contains the character U+0000, which cannot be stored; remove it",
+        ));
+    }
     if request.content.trim().is_empty() {
         return Err(Error::bad_input("content must not be empty"));
     }
@@ -104,6 +134,29 @@ pub fn validate(mut request: IngestRequest, limits: &Limits) -> Result<IngestReq
     Ok(request)
 }
 
+/// A `BAD_INPUT` naming `field` when `value` holds U+0000.
+pub fn refuse_nul(field: &str, value: &str) -> Result<()> {
+    match value.find('\0') {
+        Some(at) => Err(Error::bad_input(format!(
+            "{field} contains the character U+0000 at byte {at}, which cannot be stored; remove it"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether any string or key in `value` holds U+0000. Metadata is bounded in size and in
+/// nesting (serde_json's limit), so the recursion is too.
+fn json_has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || json_has_nul(value)),
+        _ => false,
+    }
+}
+
 /// Ingests one validated request (see [`validate`]).
 pub async fn ingest(services: &Services, request: IngestRequest) -> Result<IngestOutcome> {
     let started = Instant::now();
@@ -111,6 +164,7 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
     if let Some(existing) = services.store.find_by_hash(&hash).await? {
         return Ok(deduplicated(existing, started));
     }
+    services.disk.check_writable()?;
 
     let chunker = Arc::clone(&services.chunker);
     let (content, chunks) = tokio::task::spawn_blocking(move || {
@@ -171,16 +225,23 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
         content: request.content,
     };
 
+    // Committed before the index is touched; the rows' own transaction removes it. Left
+    // behind by a crash, it tells recovery to remove the vectors written below.
+    services.store.record_pending_write(id).await?;
     let pending = match services.store.begin_insert(new, stored_chunks).await {
         Ok(pending) => pending,
         Err(InsertError::Duplicate) => {
+            forget_pending_write(services, id).await;
             // Stored a moment ago by a concurrent ingest: answer with that document.
             let existing = services.store.find_by_hash(&hash).await?.ok_or_else(|| {
                 Error::internal(anyhow::anyhow!("duplicate content hash {hash} vanished"))
             })?;
             return Ok(deduplicated(existing, started));
         }
-        Err(InsertError::Store(err)) => return Err(err.into()),
+        Err(InsertError::Store(err)) => {
+            forget_pending_write(services, id).await;
+            return Err(err.into());
+        }
     };
     if let Err(err) = services.index.upsert(points).await {
         let _ = pending.rollback().await;
@@ -188,6 +249,7 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
         discard_vectors(services, id).await;
         return Err(err.into());
     }
+    crate::fault::point(crate::fault::AFTER_VECTOR_WRITE).await;
     let generation = match pending.commit().await {
         Ok(generation) => generation,
         Err(err) => {
@@ -206,11 +268,25 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
     })
 }
 
-/// Removes the vectors of an ingest that did not complete. Failing here leaves orphan vectors
-/// (never returned: search hydration drops points without rows), so it is logged, not raised.
+/// Removes the vectors of an ingest that did not complete, then its pending record. Failing
+/// here leaves the record, so recovery retries later (meanwhile search hydration skips the
+/// orphan vectors); it is logged, not raised.
 async fn discard_vectors(services: &Services, id: Uuid) {
-    if let Err(err) = services.index.delete_document(id).await {
-        tracing::error!(document = %id, error = %err, "cannot remove vectors of a failed ingest");
+    match services.index.delete_document(id).await {
+        Ok(()) => forget_pending_write(services, id).await,
+        Err(err) => tracing::error!(
+            document = %id,
+            error = %err,
+            "cannot remove vectors of a failed ingest; recovery will retry"
+        ),
+    }
+}
+
+/// Drops the pending record of a write that touched no vectors. Failing leaves it for
+/// recovery, which then has nothing to remove.
+async fn forget_pending_write(services: &Services, id: Uuid) {
+    if let Err(err) = services.store.forget_pending_write(id).await {
+        tracing::warn!(document = %id, error = %err, "cannot drop a pending-write record");
     }
 }
 
@@ -222,6 +298,9 @@ pub async fn delete_document(services: &Services, id: Uuid) -> Result<bool> {
     if services.store.documents_by_ids(&[id]).await?.is_empty() {
         return Ok(false);
     }
+    services.disk.check_writable()?;
+    // A crash after the vectors go leaves this record; recovery then removes the rows too.
+    services.store.record_pending_write(id).await?;
     services.index.delete_document(id).await?;
     match services.store.delete_document(id).await? {
         Some(generation) => {
@@ -288,6 +367,27 @@ mod tests {
         let mut req = request("text");
         req.tags = vec!["  ".into()];
         assert!(validate(req, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_field_naming_it() {
+        let refused = |req: IngestRequest, field: &str| match validate(req, &Limits::default()) {
+            Err(Error::BadInput(message)) => assert!(message.starts_with(field), "{message}"),
+            other => panic!("{field}: expected BAD_INPUT, got {other:?}"),
+        };
+        refused(request("a\0b"), "content");
+        let mut req = request("text");
+        req.title = Some("t\0".into());
+        refused(req, "title");
+        let mut req = request("text");
+        req.tags = vec!["x\0".into()];
+        refused(req, "tag");
+        let mut req = request("text");
+        req.metadata = Some(serde_json::json!({"a": [{"b": "c\u{0}"}]}));
+        refused(req, "metadata");
+        let mut req = request("text");
+        req.metadata = Some(serde_json::json!({"k\u{0}": 1}));
+        refused(req, "metadata");
     }
 
     #[test]

@@ -187,28 +187,59 @@ async fn compute(
     generation: u64,
 ) -> Result<CachedSearch> {
     let (vector, _) = embed_cached(services, &request.query).await?;
-    let started = Instant::now();
-    let points = services
-        .index
-        .search(VectorQuery {
-            vector: vector.as_ref().clone(),
-            limit: request.limit,
-            threshold: request.threshold,
-            filter: request.filter.clone(),
-            exact: false,
-        })
-        .await?;
-    metrics::histogram!("selfrag_vector_search_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
-    // Two batched queries, whatever the number of hits.
+    let mut fetch = request.limit;
+    let mut round = 1;
+    loop {
+        let started = Instant::now();
+        let points = services
+            .index
+            .search(VectorQuery {
+                vector: vector.as_ref().clone(),
+                limit: fetch,
+                threshold: request.threshold,
+                filter: request.filter.clone(),
+                exact: false,
+            })
+            .await?;
+        metrics::histogram!("selfrag_vector_search_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let found = points.len();
+        let mut hits = hydrate(services, points).await?;
+        let skipped = found - hits.len();
+        if skipped > 0 {
+            metrics::counter!("selfrag_search_points_without_rows_total").increment(skipped as u64);
+        }
+        // Points without rows (a write in flight, or one a crash cut short before recovery)
+        // must not take a result slot: ask the index for more until the page is full, the
+        // index has no more, or the rounds run out.
+        let exhausted = found < fetch;
+        if hits.len() >= request.limit || exhausted || round == MAX_FETCH_ROUNDS {
+            hits.truncate(request.limit);
+            return Ok(CachedSearch { hits, generation });
+        }
+        fetch = (fetch * 2 + skipped).min(request.limit + MAX_EXTRA_POINTS);
+        round += 1;
+    }
+}
+
+/// Searches widen at most this many times to make up for points without rows …
+const MAX_FETCH_ROUNDS: usize = 4;
+/// … and ask for at most this many points beyond the page.
+const MAX_EXTRA_POINTS: usize = 1_000;
+
+/// The hits' chunks and documents, in two batched queries whatever their number. A point whose
+/// rows do not exist (deleted after the vector search, or never committed) is dropped.
+async fn hydrate(
+    services: &Services,
+    points: Vec<crate::vector::ScoredPoint>,
+) -> Result<Vec<SearchHit>> {
     let chunk_ids: Vec<_> = points.iter().map(|p| p.id).collect();
     let document_ids: Vec<_> = points.iter().map(|p| p.document_id).collect();
     let (mut chunks, documents) = tokio::try_join!(
         services.store.chunks_by_ids(&chunk_ids),
         services.store.documents_by_ids(&document_ids),
     )?;
-    // A point whose rows were deleted between the vector search and this lookup is dropped.
-    let hits = points
+    Ok(points
         .into_iter()
         .filter_map(|point| {
             Some(SearchHit {
@@ -217,8 +248,7 @@ async fn compute(
                 document: documents.get(&point.document_id)?.clone(),
             })
         })
-        .collect();
-    Ok(CachedSearch { hits, generation })
+        .collect())
 }
 
 #[cfg(test)]

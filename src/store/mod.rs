@@ -23,7 +23,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use self::entities::{chunk, document, document_tag};
+use self::entities::{chunk, document, document_tag, pending_write};
 use crate::config::DatabaseConfig;
 
 /// A stored document, without its full text.
@@ -123,9 +123,26 @@ impl From<StoreError> for crate::Error {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Corrupt(_) => crate::Error::internal(err),
+            // Not retryable: the same text fails the same way. Inputs are checked for U+0000
+            // before they get here; this keeps any other path from answering UNAVAILABLE.
+            StoreError::Query(ref db) if is_unstorable_text(db) => crate::Error::bad_input(
+                "the text contains a character the database cannot store (U+0000)",
+            ),
             _ => crate::Error::unavailable("the metadata store is unavailable", err),
         }
     }
+}
+
+/// PostgreSQL's "invalid byte sequence" (22021, a NUL in text) and "unsupported Unicode
+/// escape sequence" (22P05, `\u0000` in JSON).
+fn is_unstorable_text(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, SqlxError};
+    let (DbErr::Query(RuntimeErr::SqlxError(SqlxError::Database(db)))
+    | DbErr::Exec(RuntimeErr::SqlxError(SqlxError::Database(db)))) = err
+    else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("22021" | "22P05"))
 }
 
 /// Why an insert did not happen.
@@ -353,6 +370,7 @@ impl MetadataStore {
                 .exec(&transaction)
                 .await?;
             }
+            forget_pending_write(&transaction, doc.id).await?;
             bump_generation(&transaction).await
         }
         .await;
@@ -467,21 +485,64 @@ impl MetadataStore {
             .collect()
     }
 
-    /// Removes the document (its tags and chunks go with it: foreign keys cascade) and bumps the
-    /// corpus generation in the same transaction. Returns the new generation, or `None` when
-    /// there was no such document.
+    /// Removes the document (its tags and chunks go with it: foreign keys cascade) and any
+    /// record of a write in flight for it, and bumps the corpus generation in the same
+    /// transaction. Returns the new generation, or `None` when there was no such document.
     pub async fn delete_document(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
         let transaction = self.db.begin().await?;
         let result = document::Entity::delete_by_id(id)
             .exec(&transaction)
             .await?;
+        forget_pending_write(&transaction, id).await?;
         if result.rows_affected == 0 {
-            transaction.rollback().await?;
+            transaction.commit().await?;
             return Ok(None);
         }
         let generation = bump_generation(&transaction).await?;
         transaction.commit().await?;
         Ok(Some(generation))
+    }
+
+    /// Records, committed, that `document_id`'s vectors are about to be written or deleted.
+    /// The transaction that commits or deletes its rows removes the record; one left behind
+    /// marks a write a crash interrupted (see `ingest::recover_interrupted_writes`).
+    pub async fn record_pending_write(&self, document_id: Uuid) -> Result<(), StoreError> {
+        let row = pending_write::ActiveModel {
+            document_id: Set(document_id),
+            started_at: Set(now()),
+        };
+        pending_write::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(pending_write::Column::DocumentId)
+                    .update_column(pending_write::Column::StartedAt)
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes recorded before `started_before` and never finished, oldest first.
+    pub async fn pending_writes(
+        &self,
+        started_before: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(pending_write::Entity::find()
+            .filter(pending_write::Column::StartedAt.lte(started_before))
+            .order_by_asc(pending_write::Column::StartedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| row.document_id)
+            .collect())
+    }
+
+    /// Removes the record of a write whose outcome is settled (its vectors are gone again).
+    pub async fn forget_pending_write(&self, document_id: Uuid) -> Result<(), StoreError> {
+        pending_write::Entity::delete_by_id(document_id)
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// The committed corpus generation.
@@ -541,6 +602,16 @@ impl MetadataStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+async fn forget_pending_write(
+    transaction: &DatabaseTransaction,
+    document_id: Uuid,
+) -> Result<(), DbErr> {
+    pending_write::Entity::delete_by_id(document_id)
+        .exec(transaction)
+        .await?;
+    Ok(())
 }
 
 /// Increments the generation inside `transaction` and returns the new value. The row lock this

@@ -113,7 +113,13 @@ impl EdgeIndex {
 
     /// Builds HNSW graphs in the background once writes have been quiet for `delay`, one run at a
     /// time. Returns the task, which ends when the index is dropped.
-    pub fn spawn_optimizer(&self, delay: Duration) -> tokio::task::JoinHandle<()> {
+    /// Builds HNSW graphs in the background once writes have paused for `delay`; skipped
+    /// while `disk` is below its reserve (the optimiser writes whole new segments).
+    pub fn spawn_optimizer(
+        &self,
+        delay: Duration,
+        disk: crate::disk::DiskGuard,
+    ) -> tokio::task::JoinHandle<()> {
         let inner = Arc::downgrade(&self.inner);
         let written = Arc::clone(&self.written);
         tokio::spawn(async move {
@@ -124,6 +130,10 @@ impl EdgeIndex {
                     .await
                     .is_ok()
                 {}
+                if let Err(err) = disk.check_writable() {
+                    tracing::warn!(error = %err, "vector index optimisation skipped");
+                    continue;
+                }
                 let Some(inner) = inner.upgrade() else { return };
                 let started = std::time::Instant::now();
                 let result = tokio::task::spawn_blocking(move || inner.optimize()).await;

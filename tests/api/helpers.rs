@@ -157,12 +157,21 @@ impl TestApp {
     /// the same data (a restart).
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let config = test_config(self.data_dir.path());
         let data_dir =
             std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
         let database = self._database.take();
         let qdrant = self.qdrant.take();
-        let mut config = config;
+        Self::start_on(data_dir, database, qdrant).await
+    }
+
+    /// Starts an app on data that already exists: a data directory, and the database (or
+    /// Qdrant collection) that goes with it, as another process left them.
+    pub async fn start_on(
+        data_dir: TempDir,
+        database: Option<TestDatabase>,
+        qdrant: Option<TestCollection>,
+    ) -> TestApp {
+        let mut config = test_config(data_dir.path());
         if let Some(db) = &database {
             config.database_url = Some(db.url.clone());
         }

@@ -165,9 +165,9 @@ async fn replicas_sharing_qdrant_see_each_others_writes_at_once() {
         .await;
     assert_eq!(found["hits"][0]["document"]["id"], id, "{found}");
     let stats = second
-        .data("{ collectionStats { vectors backend } }", json!({}))
+        .data("{ collectionStats { vectors vectorBackend } }", json!({}))
         .await;
-    assert_eq!(stats["collectionStats"]["backend"], "qdrant");
+    assert_eq!(stats["collectionStats"]["vectorBackend"], "qdrant");
     assert!(stats["collectionStats"]["vectors"].as_u64() >= Some(1));
 
     second.delete(id.as_str().expect("id")).await;

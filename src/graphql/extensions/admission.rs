@@ -2,7 +2,8 @@
 //! is plain to see. `Pipeline` calls these hooks; on the way it settles which operation will run.
 //!
 //! 1. `prepare_request`: query length; automatic persisted queries (Apollo's protocol, texts in
-//!    the cache's `apq` namespace so that replicas share them).
+//!    the cache's `apq` namespace so that replicas share them); nesting of the text, variables
+//!    and extensions (before anything recursive sees them).
 //! 2. `parse_query`: parsed documents cached in process by query text; alias count;
 //!    introspection switch; no mutation over GET; the caller's role for the operation.
 //! 3. `validation`: async-graphql's depth and complexity limits, given codes.
@@ -27,6 +28,7 @@ use crate::config::GraphqlConfig;
 use crate::graphql::errors::{ApiError, code_of, codes, refusal, with_code};
 use crate::services::Services;
 
+use super::nesting;
 use super::operation::{self, ChosenOperation};
 
 /// Request data marking a GET request, on which mutations are refused.
@@ -133,6 +135,7 @@ impl AdmissionRequest {
             })?;
             request.query = self.persisted_query(ctx, persisted, request.query).await?;
         }
+        self.check_nesting(&request)?;
         *self
             .operation_name
             .lock()
@@ -214,6 +217,33 @@ impl AdmissionRequest {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses nesting deeper than `graphql.max_nesting` in the query text, the variables or
+    /// the extensions, before the recursive parser and validator see them (see [`nesting`]).
+    fn check_nesting(&self, request: &Request) -> ServerResult<()> {
+        let limit = self.shared.settings.max_nesting;
+        let found = [
+            ("query", nesting::text_depth(&request.query, limit)),
+            (
+                "variables",
+                nesting::deepest(request.variables.values(), limit),
+            ),
+            (
+                "extensions",
+                nesting::deepest(request.extensions.values(), limit),
+            ),
+        ];
+        match found.iter().find(|(_, depth)| *depth > limit) {
+            Some((part, _)) => Err(refusal(
+                codes::NESTING_LIMIT,
+                format!(
+                    "nesting in the {part} is deeper than {limit} levels of brackets, braces or \
+                     parentheses (graphql.max_nesting)"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The query text for a persisted-query request: looked up when only the hash came,

@@ -2,6 +2,7 @@
 //! before anything runs) and timing (resolver and operation metrics).
 
 mod admission;
+mod nesting;
 mod operation;
 mod pipeline;
 mod timing;

@@ -1,0 +1,186 @@
+//! Free space in the data directory, checked before every write.
+//!
+//! The embedded index memory-maps files it has extended without writing them (WAL segments,
+//! vector chunks, payload pages): their holes take no space until a write lands in them. When
+//! the filesystem cannot back such a write, the kernel raises SIGBUS and the process dies with
+//! no error and no log line, and dies again at every start while the disk stays full. So a
+//! write is refused, with `UNAVAILABLE` naming the cause, unless the space left after filling
+//! every hole is at least `storage.min_free_bytes`, enough for the files the next write may
+//! create. Searches never write and keep working; once space is freed, writes resume.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// What the data directory's filesystem has to offer, as of one measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Bytes an unprivileged writer may still allocate (statvfs `f_bavail`).
+    pub available_bytes: u64,
+    /// Bytes the index's files claim but have not yet allocated (sparse holes a write into a
+    /// mapping would fill).
+    pub unbacked_bytes: u64,
+    /// `storage.min_free_bytes`.
+    pub reserve_bytes: u64,
+}
+
+impl DiskSpace {
+    /// What is left once every hole is filled.
+    pub fn headroom_bytes(&self) -> u64 {
+        self.available_bytes.saturating_sub(self.unbacked_bytes)
+    }
+
+    pub fn allows_writes(&self) -> bool {
+        self.headroom_bytes() >= self.reserve_bytes
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    #[error("cannot measure free space in {path}: {source}")]
+    Measure {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the disk holding {path} has {headroom} MiB left (after {unbacked} MiB the index has \
+         reserved but not yet written), under the {reserve} MiB reserve: writes are refused \
+         until space is freed there (or storage.min_free_bytes is lowered)",
+        headroom = .space.headroom_bytes() / MIB,
+        unbacked = .space.unbacked_bytes / MIB,
+        reserve = .space.reserve_bytes / MIB
+    )]
+    BelowReserve { path: PathBuf, space: DiskSpace },
+}
+
+impl From<DiskError> for Error {
+    fn from(err: DiskError) -> Self {
+        Error::Unavailable {
+            message: err.to_string(),
+            source: None,
+        }
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Measures the data directory. Cheap enough for every write: one `statvfs` and one `stat`
+/// per file of the embedded index (a few dozen).
+#[derive(Debug, Clone)]
+pub struct DiskGuard {
+    data_dir: PathBuf,
+    /// The embedded index's directory, whose sparse files count against the headroom; `None`
+    /// when vectors live elsewhere (a Qdrant server).
+    index_dir: Option<PathBuf>,
+    reserve_bytes: u64,
+}
+
+impl DiskGuard {
+    pub fn new(data_dir: &Path, index_dir: Option<PathBuf>, reserve_bytes: u64) -> Self {
+        DiskGuard {
+            data_dir: data_dir.to_path_buf(),
+            index_dir,
+            reserve_bytes,
+        }
+    }
+
+    /// The data directory, counting the embedded index's files when it is the one in use.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        let index_dir = config
+            .qdrant_url
+            .is_none()
+            .then(|| config.vector_index_dir());
+        DiskGuard::new(&config.data_dir, index_dir, config.storage.min_free_bytes)
+    }
+
+    pub fn measure(&self) -> Result<DiskSpace, DiskError> {
+        let measure_error = |source| DiskError::Measure {
+            path: self.data_dir.clone(),
+            source,
+        };
+        let available_bytes = fs4::available_space(&self.data_dir).map_err(measure_error)?;
+        let unbacked_bytes = match &self.index_dir {
+            Some(dir) => unbacked_bytes(dir).map_err(measure_error)?,
+            None => 0,
+        };
+        Ok(DiskSpace {
+            available_bytes,
+            unbacked_bytes,
+            reserve_bytes: self.reserve_bytes,
+        })
+    }
+
+    /// `Ok` when a write may go ahead; the reason otherwise.
+    pub fn check_writable(&self) -> Result<DiskSpace, DiskError> {
+        let space = self.measure()?;
+        if !space.allows_writes() {
+            metrics::counter!("selfrag_writes_refused_disk_total").increment(1);
+            return Err(DiskError::BelowReserve {
+                path: self.data_dir.clone(),
+                space,
+            });
+        }
+        Ok(space)
+    }
+}
+
+/// The bytes files under `dir` claim beyond what they have allocated. Walks with an explicit
+/// stack; a file that vanishes mid-walk (the optimiser replaces segments) is skipped.
+fn unbacked_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else if metadata.is_file() {
+                total += metadata.len().saturating_sub(metadata.blocks() * 512);
+            }
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_files_count_as_unbacked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = std::fs::File::create(dir.path().join("sparse")).expect("create");
+        file.set_len(64 * MIB).expect("extend");
+        std::fs::write(dir.path().join("dense"), vec![1u8; 1 << 20]).expect("write");
+        let unbacked = unbacked_bytes(dir.path()).expect("walk");
+        assert!((63 * MIB..=64 * MIB).contains(&unbacked), "{unbacked}");
+    }
+
+    #[test]
+    fn the_reserve_is_measured_after_the_holes() {
+        let space = DiskSpace {
+            available_bytes: 300 * MIB,
+            unbacked_bytes: 100 * MIB,
+            reserve_bytes: 256 * MIB,
+        };
+        assert_eq!(space.headroom_bytes(), 200 * MIB);
+        assert!(!space.allows_writes());
+        assert!(
+            DiskSpace {
+                unbacked_bytes: 0,
+                ..space
+            }
+            .allows_writes()
+        );
+    }
+}

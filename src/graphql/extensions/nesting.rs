@@ -1,0 +1,151 @@
+//! Bounds on nesting, checked before anything recursive sees the request.
+//!
+//! async-graphql's parser (pest) and validator recurse once per nested list, object, argument
+//! list or selection set, and a few kilobytes of `[[[[…` overflow a worker thread's stack,
+//! which aborts the whole process: no error, no log line, every request in flight lost. Its
+//! own recursion limit applies to selection sets after parsing, too late for that. So the
+//! query text is scanned first, linearly and without recursion, and so are the variables and
+//! extensions (JSON, where serde_json's own limit of 128 already holds while reading, but the
+//! values then go through the same recursive validation as literals do).
+
+use async_graphql::Value;
+
+/// How deep `text` nests `{`, `[` and `(` outside strings and comments, stopping as soon as
+/// it passes `limit` (so the answer is exact up to `limit` and `limit + 1` beyond it).
+///
+/// The lexer rules are GraphQL's: `"…"` strings with backslash escapes, `"""…"""` block
+/// strings (where only `\"""` escapes), and `#` comments to the end of the line. Unbalanced
+/// brackets are the parser's to report; this only measures.
+pub fn text_depth(text: &str, limit: usize) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    return deepest;
+                }
+                at += 1;
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                at += 1;
+            }
+            b'#' => at = skip_past(bytes, at, b"\n"),
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => at = skip_block_string(bytes, at + 3),
+            b'"' => at = skip_string(bytes, at + 1),
+            _ => at += 1,
+        }
+    }
+    deepest
+}
+
+/// Index just past the first `needle` at or after `from` (the end when there is none).
+fn skip_past(bytes: &[u8], from: usize, needle: &[u8]) -> usize {
+    bytes[from..]
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map_or(bytes.len(), |found| from + found + needle.len())
+}
+
+/// Index just past the closing quote of a `"…"` string whose body starts at `from`. A string
+/// cannot span lines, so a newline ends an unterminated one (the parser then reports it).
+fn skip_string(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' => at += 2,
+            b'"' | b'\n' => return at + 1,
+            _ => at += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// Index just past the `"""` closing a block string whose body starts at `from`.
+fn skip_block_string(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() {
+        if bytes[at..].starts_with(b"\\\"\"\"") {
+            at += 4;
+        } else if bytes[at..].starts_with(b"\"\"\"") {
+            return at + 3;
+        } else {
+            at += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// How deep a value (variables, extensions) nests lists and objects, counting itself as 1
+/// when it is one; stops descending past `limit`, so the walk's own recursion is bounded.
+pub fn value_depth(value: &Value, limit: usize) -> usize {
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::List(items) => Box::new(items.iter()),
+        Value::Object(fields) => Box::new(fields.values()),
+        _ => return 0,
+    };
+    if limit == 0 {
+        return 1;
+    }
+    1 + children
+        .map(|child| value_depth(child, limit - 1))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The deepest of several values (the variables, or the extensions).
+pub fn deepest<'a>(values: impl IntoIterator<Item = &'a Value>, limit: usize) -> usize {
+    values
+        .into_iter()
+        .map(|value| value_depth(value, limit))
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_brackets_braces_and_parentheses() {
+        assert_eq!(text_depth("{ a }", 64), 1);
+        assert_eq!(text_depth("{ a(x: [[1]]) { b } }", 64), 4);
+        assert_eq!(text_depth("query ($v: [[Int]]) { a }", 64), 3);
+        assert_eq!(text_depth("", 64), 0);
+    }
+
+    #[test]
+    fn ignores_strings_block_strings_and_comments() {
+        assert_eq!(text_depth(r#"{ a(x: "[[[{{{(") }"#, 64), 2);
+        assert_eq!(text_depth(r#"{ a(x: "\"[[[") }"#, 64), 2);
+        assert_eq!(
+            text_depth("{ a(x: \"\"\" [[[ \\\"\"\" [[[ \"\"\") }", 64),
+            2
+        );
+        assert_eq!(text_depth("# {{{{{{\n{ a }", 64), 1);
+        // An unterminated string ends at the line's end; what follows still counts.
+        assert_eq!(text_depth("{ a(x: \"[[[\n[[ }", 64), 4);
+    }
+
+    #[test]
+    fn stops_just_past_the_limit() {
+        let deep = format!(
+            "{{ a(x: {}1{}) }}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(text_depth(&deep, 64), 65);
+    }
+
+    #[test]
+    fn values_nest_like_literals() {
+        let mut value = Value::from(1);
+        for _ in 0..10 {
+            value = Value::List(vec![value]);
+        }
+        assert_eq!(value_depth(&value, 64), 10);
+        assert_eq!(value_depth(&value, 4), 5);
+        assert_eq!(value_depth(&Value::from("x"), 64), 0);
+    }
+}
