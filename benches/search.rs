@@ -21,9 +21,10 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use selfrag::app::{App, Overrides};
-use selfrag::cache::{CacheKey, CacheNamespace, Level, RedisTier, TieredCache};
+use selfrag::cache::{CacheKey, CacheNamespace, Level, TieredCache};
 use selfrag::config::Config;
 use selfrag::ingest::{self, IngestRequest};
+use selfrag::redis::RedisClient;
 use selfrag::search::{self, SearchRequest};
 use selfrag::services::Services;
 use selfrag::vector::VectorFilter;
@@ -269,7 +270,7 @@ fn cache_benches(c: &mut Criterion) {
     };
     let redis = Arc::new(
         runtime
-            .block_on(async { RedisTier::new(&url, &settings) })
+            .block_on(async { RedisClient::new(&url, &settings) })
             .expect("redis"),
     );
     let writer: TieredCache<Vec<f32>> = TieredCache::new(

@@ -91,19 +91,6 @@ impl Error {
         Error::Internal(source.into())
     }
 
-    /// The HTTP status a plain (non-GraphQL) route answers this error with.
-    pub fn http_status(&self) -> u16 {
-        match self.code() {
-            ErrorCode::BadInput => 400,
-            ErrorCode::NotFound => 404,
-            ErrorCode::Unauthenticated => 401,
-            ErrorCode::Forbidden => 403,
-            ErrorCode::RateLimited => 429,
-            ErrorCode::Unavailable => 503,
-            ErrorCode::Internal => 500,
-        }
-    }
-
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::BadInput(_) => ErrorCode::BadInput,

@@ -9,8 +9,7 @@ use async_graphql::{Enum, SimpleObject};
 
 use crate::cache::CacheAnalytics;
 use crate::services::Services;
-use crate::store::PoolStats;
-use crate::telemetry::{StatsWindow, SystemSnapshot};
+use crate::telemetry::{PoolStats, StatsWindow, SystemSnapshot};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 

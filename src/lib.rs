@@ -22,6 +22,8 @@
 //! - [`vector`]: the `VectorIndex` trait and the embedded qdrant-edge index.
 //! - [`auth`]: API keys (hashed at rest) and the reader < writer < admin roles.
 //! - [`ratelimit`]: GCRA budgets per key or client address, in Redis or in process.
+//! - [`redis`]: the one Redis client (pool, circuit breaker, timeouts) the cache, the corpus
+//!   generation and the rate limiter share.
 //! - [`error`]: the domain error and its stable codes, mapped to GraphQL/HTTP at the edges.
 //!
 //! A request flows `http` → `graphql` → `search`/`ingest` → (`embed`, `store`, `vector`); the
@@ -41,6 +43,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod ratelimit;
+pub mod redis;
 pub mod search;
 pub mod services;
 pub mod store;

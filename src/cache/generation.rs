@@ -12,20 +12,20 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::l2::RedisTier;
+use crate::redis::RedisClient;
 use crate::store::{MetadataStore, StoreError};
 
 pub struct CorpusGeneration {
     local: AtomicU64,
     store: MetadataStore,
-    l2: Option<Arc<RedisTier>>,
+    l2: Option<Arc<RedisClient>>,
     key: String,
 }
 
 impl CorpusGeneration {
     pub async fn load(
         store: MetadataStore,
-        l2: Option<Arc<RedisTier>>,
+        l2: Option<Arc<RedisClient>>,
         key_prefix: &str,
     ) -> Result<Self, StoreError> {
         let current = store.generation().await?;
@@ -43,7 +43,7 @@ impl CorpusGeneration {
     pub async fn current(&self) -> u64 {
         let local = self.local.load(Ordering::Acquire);
         if let Some(l2) = &self.l2 {
-            match l2.get_u64(&self.key).await {
+            match l2.get::<u64>(&self.key).await {
                 Ok(Some(mirrored)) => {
                     if mirrored < local {
                         // An earlier mirror write of ours failed: repair it.

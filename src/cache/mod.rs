@@ -2,24 +2,20 @@
 //! namespace, with analytics and invalidation.
 //!
 //! - [`TieredCache`]: one namespace; L1 → L2 → compute, single-flight per key in L1.
-//! - [`RedisTier`]: the Redis side, behind a short timeout and a circuit breaker; Redis
-//!   trouble degrades the cache to L1, it never fails a request.
+//! - L2 is the shared [`RedisClient`](crate::redis::RedisClient) (timeout, circuit breaker);
+//!   Redis trouble degrades the cache to L1, it never fails a request.
 //! - [`CorpusGeneration`]: bumped by every ingest and delete and part of every search-result
 //!   key, so results never outlive the data they came from.
 //! - `codec`: postcard + zstd above a threshold for L2 values.
 
-mod breaker;
 mod codec;
 mod generation;
 mod key;
-mod l2;
 mod stats;
 mod tiered;
 
-pub use breaker::BreakerState;
 pub use generation::CorpusGeneration;
 pub use key::CacheKey;
-pub use l2::{L2Error, L2Info, L2State, RedisTier, cluster_urls};
 pub use stats::CounterSnapshot;
 pub use tiered::{CacheValue, Level, NamespaceSnapshot, TieredCache};
 
@@ -28,6 +24,7 @@ use std::sync::Arc;
 use async_graphql::{Enum, SimpleObject};
 
 use crate::config::Config;
+use crate::redis::{BreakerState, RedisClient, RedisError};
 use crate::search::CachedSearch;
 use crate::store::{MetadataStore, StoreError};
 
@@ -64,7 +61,7 @@ impl CacheNamespace {
 #[derive(SimpleObject, Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L2Status {
-    pub state: L2StateValue,
+    pub state: L2State,
     /// Redis `used_memory`.
     pub used_memory_bytes: Option<u64>,
     /// Keys in the Redis database (DBSIZE).
@@ -76,18 +73,18 @@ pub struct L2Status {
 /// `DISABLED` (no Redis configured), `UP`, or `DOWN` (circuit breaker open: serving from L1).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum L2StateValue {
+#[graphql(name = "L2StateValue")] // the schema's name since before the two enums became one
+pub enum L2State {
     Disabled,
     Up,
     Down,
 }
 
-impl From<L2State> for L2StateValue {
-    fn from(state: L2State) -> Self {
+impl From<BreakerState> for L2State {
+    fn from(state: BreakerState) -> Self {
         match state {
-            L2State::Disabled => L2StateValue::Disabled,
-            L2State::Up => L2StateValue::Up,
-            L2State::Down => L2StateValue::Down,
+            BreakerState::Closed => L2State::Up,
+            BreakerState::Open | BreakerState::HalfOpen => L2State::Down,
         }
     }
 }
@@ -119,13 +116,13 @@ pub struct Caches {
     pub results: TieredCache<CachedSearch>,
     pub persisted_queries: TieredCache<String>,
     pub generation: CorpusGeneration,
-    l2: Option<Arc<RedisTier>>,
+    l2: Option<Arc<RedisClient>>,
 }
 
 impl Caches {
     pub async fn open(config: &Config, store: MetadataStore) -> Result<Self, CacheStartError> {
         let l2 = match &config.redis_url {
-            Some(url) => Some(Arc::new(RedisTier::new(url, &config.cache)?)),
+            Some(url) => Some(Arc::new(RedisClient::new(url, &config.cache)?)),
             None => None,
         };
         let compress = config.cache.compress_above_bytes;
@@ -153,18 +150,20 @@ impl Caches {
         })
     }
 
-    /// The Redis tier, when configured.
-    pub fn redis(&self) -> Option<&RedisTier> {
+    /// The Redis client, when configured.
+    pub fn redis(&self) -> Option<&RedisClient> {
         self.l2.as_deref()
     }
 
-    /// The Redis tier, shared (the rate limiter uses the cache's pool and breaker).
-    pub fn redis_shared(&self) -> Option<Arc<RedisTier>> {
+    /// The Redis client, shared (the rate limiter uses the same pool and breaker).
+    pub fn redis_shared(&self) -> Option<Arc<RedisClient>> {
         self.l2.clone()
     }
 
     pub fn l2_state(&self) -> L2State {
-        self.l2.as_ref().map_or(L2State::Disabled, |l2| l2.state())
+        self.l2
+            .as_ref()
+            .map_or(L2State::Disabled, |l2| l2.breaker_state().into())
     }
 
     pub async fn analytics(&self) -> CacheAnalytics {
@@ -176,7 +175,7 @@ impl Caches {
         let overall = CounterSnapshot::total(namespaces.iter().map(|n| &n.counters));
         let l2 = match &self.l2 {
             None => L2Status {
-                state: L2StateValue::Disabled,
+                state: L2State::Disabled,
                 used_memory_bytes: None,
                 keys: None,
                 errors: 0,
@@ -184,7 +183,7 @@ impl Caches {
             Some(l2) => {
                 let info = l2.info().await.unwrap_or_default();
                 L2Status {
-                    state: l2.state().into(),
+                    state: l2.breaker_state().into(),
                     used_memory_bytes: info.used_memory_bytes,
                     keys: info.keys,
                     errors: l2.errors(),
@@ -224,7 +223,7 @@ impl Caches {
 #[derive(Debug, thiserror::Error)]
 pub enum CacheStartError {
     #[error(transparent)]
-    Redis(#[from] L2Error),
+    Redis(#[from] RedisError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

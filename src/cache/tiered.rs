@@ -18,10 +18,10 @@ use serde::de::DeserializeOwned;
 use super::CacheNamespace;
 use super::codec;
 use super::key::CacheKey;
-use super::l2::RedisTier;
 use super::stats::{CounterSnapshot, Counters};
 use crate::config::NamespaceConfig;
 use crate::error::Error;
+use crate::redis::{RedisClient, RedisError};
 
 /// Where a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -66,7 +66,7 @@ pub struct NamespaceSnapshot {
 pub struct TieredCache<V: CacheValue> {
     namespace: CacheNamespace,
     l1: Cache<CacheKey, Arc<V>>,
-    l2: Option<Arc<RedisTier>>,
+    l2: Option<Arc<RedisClient>>,
     counters: Arc<Counters>,
     settings: NamespaceConfig,
     compress_above: usize,
@@ -78,7 +78,7 @@ impl<V: CacheValue> TieredCache<V> {
     pub fn new(
         namespace: CacheNamespace,
         settings: &NamespaceConfig,
-        l2: Option<Arc<RedisTier>>,
+        l2: Option<Arc<RedisClient>>,
         compress_above: usize,
     ) -> Self {
         let counters = Arc::new(Counters::default());
@@ -193,9 +193,12 @@ impl<V: CacheValue> TieredCache<V> {
 
     async fn l2_get(&self, key: &CacheKey) -> Option<V> {
         let l2 = self.l2.as_ref()?;
-        let bytes = match l2.get(&l2.key(self.namespace.key(), &key.to_hex())).await {
+        let bytes = match l2
+            .get::<Vec<u8>>(&l2.key(self.namespace.key(), &key.to_hex()))
+            .await
+        {
             Ok(bytes) => bytes?,
-            Err(super::l2::L2Error::CircuitOpen) => return None,
+            Err(RedisError::CircuitOpen) => return None,
             Err(_) => {
                 Counters::bump(&self.counters.errors);
                 return None;
@@ -229,7 +232,7 @@ impl<V: CacheValue> TieredCache<V> {
             .await
         {
             Ok(()) => Counters::bump(&self.counters.l2_sets),
-            Err(super::l2::L2Error::CircuitOpen) => {}
+            Err(RedisError::CircuitOpen) => {}
             Err(_) => Counters::bump(&self.counters.errors),
         }
     }

@@ -25,7 +25,7 @@ use super::HttpState;
 use super::auth::presented_key;
 use super::csrf::prevent_csrf;
 use super::middleware::GraphqlOutcome;
-use super::reply::{refusal, set_rate_limit_headers};
+use super::reply::{refusal, set_rate_limit_headers, status_of};
 use crate::auth::Caller;
 use crate::error::ErrorCode;
 use crate::graphql::extensions::{OperationSlot, TimingRequested, ViaGet};
@@ -214,20 +214,21 @@ async fn execute(
     response
 }
 
-/// A request refused as a whole (no data) gets the HTTP status of its refusal; anything that
-/// ran, even with field errors, is 200 as GraphQL over HTTP expects.
+/// A request refused as a whole (no data) by authentication, its rate budget or its method
+/// gets that refusal's HTTP status, so proxies and dashboards see it; anything that ran, even
+/// with field errors, is 200 as GraphQL over HTTP expects.
 fn refused_status(response: &async_graphql::Response) -> StatusCode {
     if !matches!(response.data, async_graphql::Value::Null) {
         return StatusCode::OK;
     }
-    const UNAUTHENTICATED: &str = ErrorCode::Unauthenticated.as_str();
-    const FORBIDDEN: &str = ErrorCode::Forbidden.as_str();
-    const RATE_LIMITED: &str = ErrorCode::RateLimited.as_str();
+    const REFUSING_THE_REQUEST: [&str; 4] = [
+        ErrorCode::Unauthenticated.as_str(),
+        ErrorCode::Forbidden.as_str(),
+        ErrorCode::RateLimited.as_str(),
+        codes::METHOD_NOT_ALLOWED,
+    ];
     match response.errors.first().and_then(code_of) {
-        Some(UNAUTHENTICATED) => StatusCode::UNAUTHORIZED,
-        Some(FORBIDDEN) => StatusCode::FORBIDDEN,
-        Some(RATE_LIMITED) => StatusCode::TOO_MANY_REQUESTS,
-        Some(codes::METHOD_NOT_ALLOWED) => StatusCode::METHOD_NOT_ALLOWED,
+        Some(code) if REFUSING_THE_REQUEST.contains(&code) => status_of(code),
         _ => StatusCode::OK,
     }
 }

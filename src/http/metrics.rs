@@ -14,8 +14,8 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::HttpState;
-use crate::cache::{CacheAnalytics, L2StateValue};
-use crate::store::PoolStats;
+use crate::cache::{CacheAnalytics, L2State};
+use crate::telemetry::PoolStats;
 use crate::telemetry::SystemSnapshot;
 
 pub fn router() -> Router<HttpState> {
@@ -131,11 +131,11 @@ fn record_cache(analytics: &CacheAnalytics) {
             .set(ns.l1_capacity_bytes as f64);
     }
     let l2 = &analytics.l2;
-    for state in [L2StateValue::Disabled, L2StateValue::Up, L2StateValue::Down] {
+    for state in [L2State::Disabled, L2State::Up, L2State::Down] {
         let label = match state {
-            L2StateValue::Disabled => "disabled",
-            L2StateValue::Up => "up",
-            L2StateValue::Down => "down",
+            L2State::Disabled => "disabled",
+            L2State::Up => "up",
+            L2State::Down => "down",
         };
         metrics::gauge!("selfrag_cache_l2_state", "state" => label)
             .set(f64::from(u8::from(l2.state == state)));

@@ -12,6 +12,32 @@ const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
+/// The HTTP status of an error code: the one mapping, used by the plain routes for every
+/// error and by GraphQL for a request refused as a whole.
+pub fn status_of(code: &str) -> StatusCode {
+    use crate::error::ErrorCode as E;
+    use crate::graphql::codes;
+    const BAD_INPUT: &str = E::BadInput.as_str();
+    const NOT_FOUND: &str = E::NotFound.as_str();
+    const UNAUTHENTICATED: &str = E::Unauthenticated.as_str();
+    const FORBIDDEN: &str = E::Forbidden.as_str();
+    const RATE_LIMITED: &str = E::RateLimited.as_str();
+    const UNAVAILABLE: &str = E::Unavailable.as_str();
+    match code {
+        BAD_INPUT | codes::BAD_REQUEST | codes::BATCH_TOO_LARGE | codes::CSRF => {
+            StatusCode::BAD_REQUEST
+        }
+        NOT_FOUND => StatusCode::NOT_FOUND,
+        UNAUTHENTICATED => StatusCode::UNAUTHORIZED,
+        FORBIDDEN => StatusCode::FORBIDDEN,
+        RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+        UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+        codes::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
+        codes::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// `{"errors":[{"message":…,"extensions":{"code":…}}]}` with `status`.
 pub fn refusal(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = serde_json::json!({
@@ -31,8 +57,7 @@ pub fn body_too_large(limit: usize) -> Response {
 
 /// A domain error on a plain route: its status, code and message (and `Retry-After`).
 pub fn error_response(err: &Error) -> Response {
-    let status =
-        StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = status_of(err.code().as_str());
     if matches!(err, Error::Internal(_) | Error::Unavailable { .. }) {
         tracing::error!(error = %crate::graphql::cause_chain(err), "request failed");
     }

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache;
 
 use crate::auth::Caller;
-use crate::cache::RedisTier;
 use crate::config::{Budget, RateLimitConfig};
 use crate::error::Error;
+use crate::redis::RedisClient;
 
 /// Which budget a call spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,14 +93,14 @@ return {1, 0, new_tat - now}";
 
 pub struct RateLimiter {
     config: RateLimitConfig,
-    redis: Option<Arc<RedisTier>>,
+    redis: Option<Arc<RedisClient>>,
     /// Per (budget, caller): the TAT in microseconds since `epoch`.
     local: Cache<(BudgetKind, String), Arc<AtomicU64>>,
     epoch: Instant,
 }
 
 impl RateLimiter {
-    pub fn new(config: &RateLimitConfig, redis: Option<Arc<RedisTier>>) -> Self {
+    pub fn new(config: &RateLimitConfig, redis: Option<Arc<RedisClient>>) -> Self {
         // An idle bucket is full again after at most burst × interval; forget it by then.
         let longest = [config.search, config.ingest]
             .iter()

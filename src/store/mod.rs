@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use self::entities::{chunk, document, document_tag, pending_write};
 use crate::config::DatabaseConfig;
+use crate::telemetry::PoolStats;
 
 /// A stored document, without its full text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -87,17 +88,6 @@ pub struct DocumentFilter {
     pub tags: Vec<String>,
     pub doc_type: Option<String>,
     pub source: Option<String>,
-}
-
-/// A connection pool's occupancy. `waiting` is unknown for the database (sqlx does not expose it).
-#[derive(async_graphql::SimpleObject, Debug, Clone, Copy, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolStats {
-    pub max: u64,
-    pub size: u64,
-    pub in_use: u64,
-    pub idle: u64,
-    pub waiting: Option<u64>,
 }
 
 /// A position in the newest-first document listing.

@@ -9,6 +9,18 @@ mod system;
 pub use requests::{OperationStats, RequestRecord, RequestStats, SlowRequest, StatsWindow};
 pub use system::{SystemSampler, SystemSnapshot};
 
+/// A connection pool's occupancy (database, Redis). `waiting` is unknown for the database
+/// (sqlx does not expose it).
+#[derive(async_graphql::SimpleObject, Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStats {
+    pub max: u64,
+    pub size: u64,
+    pub in_use: u64,
+    pub idle: u64,
+    pub waiting: Option<u64>,
+}
+
 use tracing_subscriber::EnvFilter;
 
 /// `verbose`: `info` by default (the server); otherwise `warn` (CLI commands, whose output is

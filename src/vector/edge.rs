@@ -277,11 +277,7 @@ impl VectorIndex for EdgeIndex {
     }
 
     async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError> {
-        let filter = to_filter(&VectorFilter {
-            document_ids: vec![document_id],
-            ..VectorFilter::default()
-        })
-        .unwrap_or_default();
+        let filter = one_document(document_id);
         self.write(UpdateOperation::PointOperation(
             PointOperations::DeletePointsByFilter(filter),
         ))
@@ -305,23 +301,9 @@ fn to_filter(filter: &VectorFilter) -> Option<Filter> {
     if filter.is_empty() {
         return None;
     }
-    let keyword = |key: &str, value: &str| {
-        Condition::Field(FieldCondition::new_match(
-            key.try_into()
-                .expect("static payload keys are valid JSON paths"),
-            Match::new_value(ValueVariants::String(value.to_owned())),
-        ))
-    };
-    let any = |key: &str, values: Vec<String>| {
-        Condition::Field(FieldCondition::new_match(
-            key.try_into()
-                .expect("static payload keys are valid JSON paths"),
-            Match::new_any(AnyVariants::Strings(values.into_iter().collect())),
-        ))
-    };
     let mut must = Vec::new();
     if !filter.tags.is_empty() {
-        must.push(any(KEY_TAGS, filter.tags.clone()));
+        must.push(any_of(KEY_TAGS, filter.tags.clone()));
     }
     if let Some(doc_type) = &filter.doc_type {
         must.push(keyword(KEY_TYPE, doc_type));
@@ -330,7 +312,7 @@ fn to_filter(filter: &VectorFilter) -> Option<Filter> {
         must.push(keyword(KEY_SOURCE, source));
     }
     if !filter.document_ids.is_empty() {
-        must.push(any(
+        must.push(any_of(
             KEY_DOCUMENT,
             filter.document_ids.iter().map(Uuid::to_string).collect(),
         ));
@@ -339,6 +321,31 @@ fn to_filter(filter: &VectorFilter) -> Option<Filter> {
         must: Some(must),
         ..Filter::default()
     })
+}
+
+/// The points of one document. Not an `Option`, unlike [`to_filter`]: a delete given an empty
+/// filter would match every point.
+fn one_document(document_id: Uuid) -> Filter {
+    Filter {
+        must: Some(vec![keyword(KEY_DOCUMENT, &document_id.to_string())]),
+        ..Filter::default()
+    }
+}
+
+fn keyword(key: &str, value: &str) -> Condition {
+    Condition::Field(FieldCondition::new_match(
+        key.try_into()
+            .expect("static payload keys are valid JSON paths"),
+        Match::new_value(ValueVariants::String(value.to_owned())),
+    ))
+}
+
+fn any_of(key: &str, values: Vec<String>) -> Condition {
+    Condition::Field(FieldCondition::new_match(
+        key.try_into()
+            .expect("static payload keys are valid JSON paths"),
+        Match::new_any(AnyVariants::Strings(values.into_iter().collect())),
+    ))
 }
 
 fn check_identity(dir: &Path, configured: &IndexIdentity) -> Result<(), IndexError> {

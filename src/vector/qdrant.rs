@@ -222,11 +222,7 @@ impl VectorIndex for QdrantIndex {
     }
 
     async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError> {
-        let filter = to_filter(&VectorFilter {
-            document_ids: vec![document_id],
-            ..VectorFilter::default()
-        })
-        .unwrap_or_default();
+        let filter = one_document(document_id);
         self.client
             .delete_points(
                 DeletePointsBuilder::new(&self.collection)
@@ -323,6 +319,12 @@ pub(crate) fn to_filter(filter: &VectorFilter) -> Option<Filter> {
         must.push(Condition::matches(KEY_DOCUMENT, ids));
     }
     Some(Filter::must(must))
+}
+
+/// The points of one document. Not an `Option`, unlike [`to_filter`]: a delete given an empty
+/// filter would match every point.
+pub(crate) fn one_document(document_id: Uuid) -> Filter {
+    Filter::must([Condition::matches(KEY_DOCUMENT, document_id.to_string())])
 }
 
 /// A chunk as a Qdrant point: the chunk id is the point id (a UUID), the payload carries what

@@ -77,6 +77,8 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
     _database: Option<TestDatabase>,
     qdrant: Option<TestCollection>,
+    /// The configuration it started with, tweaks included, for `restart`.
+    config: Config,
     /// The running app's services, for setting up what has no HTTP surface (API keys).
     /// Taken at stop, so that the stopped app's index and database are released.
     services: Option<selfrag::services::Services>,
@@ -126,7 +128,9 @@ impl TestApp {
         mut overrides: Overrides,
     ) -> TestApp {
         overrides.embedder.get_or_insert_with(shared_embedder);
-        let app = App::build(config, overrides).await.expect("app starts");
+        let app = App::build(config.clone(), overrides)
+            .await
+            .expect("app starts");
         let base_url = format!("http://{}", app.local_addr());
         let services = app.services().clone();
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -145,6 +149,7 @@ impl TestApp {
             server: Some(server),
             _database: database,
             qdrant,
+            config,
             services: Some(services),
         }
     }
@@ -154,14 +159,15 @@ impl TestApp {
     }
 
     /// Stops the server, waits for it to release the data directory, and starts a new one on
-    /// the same data (a restart).
+    /// the same data with the same configuration (a restart).
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
         let data_dir =
             std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
         let database = self._database.take();
         let qdrant = self.qdrant.take();
-        Self::start_on(data_dir, database, qdrant).await
+        let config = self.config.clone();
+        Self::start(config, data_dir, database, qdrant, Overrides::default()).await
     }
 
     /// Starts an app on data that already exists: a data directory, and the database (or
@@ -437,16 +443,27 @@ impl Drop for TestCollection {
     }
 }
 
-/// Whether the PostgreSQL half of the suite can run. Skipping is allowed outside CI only: under
-/// CI (`CI=true`) a missing `SELFRAG_TEST_DATABASE_URL` fails the test instead.
+/// Whether this run is CI's (`CI` set to anything but `false`), where nothing may be skipped.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// A part a test needs is missing: under CI that fails the test; elsewhere the test is skipped
+/// with a message saying `what` did not run and why.
+pub fn skip_outside_ci(what: &str, why: &str) {
+    assert!(!under_ci(), "CI must run {what}: {why}");
+    eprintln!("skipped: {what} ({why})");
+}
+
+/// Whether the PostgreSQL half of the suite can run (see [`skip_outside_ci`]).
 pub fn postgres_configured() -> bool {
     if std::env::var_os("SELFRAG_TEST_DATABASE_URL").is_some() {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-        panic!("CI must run the PostgreSQL suite: set SELFRAG_TEST_DATABASE_URL");
-    }
-    eprintln!("skipped: SELFRAG_TEST_DATABASE_URL is not set (PostgreSQL suite)");
+    skip_outside_ci(
+        "the PostgreSQL suite",
+        "SELFRAG_TEST_DATABASE_URL is not set",
+    );
     false
 }
 
@@ -455,10 +472,7 @@ pub fn redis_url() -> Option<String> {
     if let Ok(url) = std::env::var("SELFRAG_TEST_REDIS_URL") {
         return Some(url);
     }
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-        panic!("CI must run the Redis tests: set SELFRAG_TEST_REDIS_URL");
-    }
-    eprintln!("skipped: SELFRAG_TEST_REDIS_URL is not set (Redis tests)");
+    skip_outside_ci("the Redis tests", "SELFRAG_TEST_REDIS_URL is not set");
     None
 }
 

@@ -1,5 +1,6 @@
 //! The integration suite: one binary (one link of the heavy dependencies), a module per feature.
-//! Scenarios declared with `on_every_backend!` run against SQLite and PostgreSQL.
+//! Scenarios declared with `on_every_backend!` run against SQLite, PostgreSQL and (when
+//! `SELFRAG_TEST_QDRANT_URL` names a server) Qdrant.
 
 #![recursion_limit = "256"] // the server futures are deep; clippy computes their layouts
 

@@ -20,10 +20,10 @@ fn redis_cluster_url() -> Option<String> {
     if let Ok(url) = std::env::var("SELFRAG_TEST_REDIS_CLUSTER_URL") {
         return Some(url);
     }
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-        panic!("CI must run the Redis Cluster tests: set SELFRAG_TEST_REDIS_CLUSTER_URL");
-    }
-    eprintln!("skipped: SELFRAG_TEST_REDIS_CLUSTER_URL is not set (Redis Cluster tests)");
+    crate::helpers::skip_outside_ci(
+        "the Redis Cluster tests",
+        "SELFRAG_TEST_REDIS_CLUSTER_URL is not set",
+    );
     None
 }
 
@@ -280,7 +280,7 @@ async fn the_cache_and_rate_limits_work_on_a_redis_cluster() {
 
 /// `redis://host:port` of each node in a `redis+cluster://` URL.
 fn cluster_nodes(url: &str) -> Vec<String> {
-    selfrag::cache::cluster_urls(url).expect("a redis+cluster:// URL")
+    selfrag::redis::cluster_urls(url).expect("a redis+cluster:// URL")
 }
 
 /// Keys matching `pattern` held by one node (KEYS is fine on a test's tiny keyspace).

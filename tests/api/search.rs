@@ -54,7 +54,9 @@ async fn filters_narrow_the_hits(backend: Backend) {
     let result = app
         .search("history and science", 50, json!({ "type": doc_type }))
         .await;
-    for id in hit_documents(&result) {
+    let typed = hit_documents(&result);
+    assert!(!typed.is_empty(), "no hits of type {doc_type:?}: {result}");
+    for id in typed {
         let article = articles
             .iter()
             .find(|a| a.slug == slug_of[id.as_str()])

@@ -1,6 +1,7 @@
-//! The L2 tier: Redis through a deadpool-redis pool, behind a circuit breaker and a short
-//! timeout, so that a slow or dead Redis costs a request at most `redis_timeout_ms` once and
-//! then nothing until the breaker lets a probe through.
+//! Redis through a deadpool-redis pool, behind a circuit breaker and a short timeout, so that
+//! a slow or dead Redis costs a caller at most `redis_timeout_ms` once and then nothing until
+//! the breaker lets a probe through. The cache's L2, the corpus generation's mirror and the
+//! rate limiter share one client, so a Redis outage trips one breaker, not three.
 //!
 //! A URL of the form `redis+cluster://host1:6379,host2:6379` (or `rediss+cluster://…`) selects
 //! Redis Cluster: commands are routed by key slot, and the few commands that span the keyspace
@@ -16,9 +17,10 @@ use deadpool_redis::{Config as PoolSettings, PoolConfig, Runtime, Timeouts};
 
 use super::breaker::{Breaker, BreakerState};
 use crate::config::CacheConfig;
+use crate::telemetry::PoolStats;
 
 #[derive(Debug, thiserror::Error)]
-pub enum L2Error {
+pub enum RedisError {
     #[error("invalid Redis configuration: {0}")]
     Config(String),
     #[error("Redis is skipped while the circuit breaker is open")]
@@ -31,20 +33,9 @@ pub enum L2Error {
     Command(#[from] redis::RedisError),
 }
 
-/// What the analytics say about L2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum L2State {
-    /// No Redis configured: the cache is L1 only.
-    Disabled,
-    Up,
-    /// The breaker is open (or probing): requests are served without Redis.
-    Down,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct L2Info {
+/// Memory and key count, for analytics.
+#[derive(Debug, Clone, Default)]
+pub struct RedisInfo {
     pub used_memory_bytes: Option<u64>,
     /// Keys in the Redis database (all of them, not only ours: DBSIZE is O(1), counting a prefix is not).
     pub keys: Option<u64>,
@@ -152,7 +143,7 @@ fn used_memory(reply: &Value) -> Option<u64> {
     }
 }
 
-pub struct RedisTier {
+pub struct RedisClient {
     pool: Pool,
     breaker: Breaker,
     timeout: Duration,
@@ -167,10 +158,10 @@ local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1";
 
-impl RedisTier {
+impl RedisClient {
     /// Creates the pool; connections are made on first use, so a Redis that is down at start-up
     /// only shows as `down` in analytics.
-    pub fn new(url: &str, config: &CacheConfig) -> Result<Self, L2Error> {
+    pub fn new(url: &str, config: &CacheConfig) -> Result<Self, RedisError> {
         let timeout = Duration::from_millis(config.redis_timeout_ms);
         let pool_config = PoolConfig {
             max_size: config.redis_pool_size,
@@ -183,7 +174,7 @@ impl RedisTier {
         };
         let pool = match cluster_urls(url) {
             Some(urls) if urls.is_empty() => {
-                return Err(L2Error::Config(format!("{url} names no cluster node")));
+                return Err(RedisError::Config(format!("{url} names no cluster node")));
             }
             Some(urls) => {
                 let mut settings = deadpool_redis::cluster::Config::from_urls(urls);
@@ -191,7 +182,7 @@ impl RedisTier {
                 Pool::Cluster(
                     settings
                         .create_pool(Some(Runtime::Tokio1))
-                        .map_err(|e| L2Error::Config(e.to_string()))?,
+                        .map_err(|e| RedisError::Config(e.to_string()))?,
                 )
             }
             None => {
@@ -200,11 +191,11 @@ impl RedisTier {
                 Pool::Single(
                     settings
                         .create_pool(Some(Runtime::Tokio1))
-                        .map_err(|e| L2Error::Config(e.to_string()))?,
+                        .map_err(|e| RedisError::Config(e.to_string()))?,
                 )
             }
         };
-        Ok(RedisTier {
+        Ok(RedisClient {
             pool,
             breaker: Breaker::new(
                 config.breaker_failures,
@@ -220,13 +211,6 @@ impl RedisTier {
         format!("{}:{namespace}:{id}", self.prefix)
     }
 
-    pub fn state(&self) -> L2State {
-        match self.breaker.state() {
-            BreakerState::Closed => L2State::Up,
-            BreakerState::Open | BreakerState::HalfOpen => L2State::Down,
-        }
-    }
-
     pub fn breaker_state(&self) -> BreakerState {
         self.breaker.state()
     }
@@ -239,12 +223,12 @@ impl RedisTier {
         }
     }
 
-    pub fn pool_stats(&self) -> crate::store::PoolStats {
+    pub fn pool_stats(&self) -> PoolStats {
         let status = match &self.pool {
             Pool::Single(pool) => pool.status(),
             Pool::Cluster(pool) => pool.status(),
         };
-        crate::store::PoolStats {
+        PoolStats {
             max: status.max_size as u64,
             size: status.size as u64,
             in_use: status.size.saturating_sub(status.available) as u64,
@@ -258,8 +242,8 @@ impl RedisTier {
         self.errors.load(Ordering::Relaxed)
     }
 
-    async fn connection(&self) -> Result<Connection, L2Error> {
-        let pool_error = |e: &dyn std::fmt::Display| L2Error::Pool(e.to_string());
+    async fn connection(&self) -> Result<Connection, RedisError> {
+        let pool_error = |e: &dyn std::fmt::Display| RedisError::Pool(e.to_string());
         Ok(match &self.pool {
             Pool::Single(pool) => Connection::Single(pool.get().await.map_err(|e| pool_error(&e))?),
             Pool::Cluster(pool) => {
@@ -272,14 +256,14 @@ impl RedisTier {
     async fn guarded<T>(
         &self,
         timeout: Duration,
-        op: impl Future<Output = Result<T, L2Error>>,
-    ) -> Result<T, L2Error> {
+        op: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisError> {
         if !self.breaker.allow() {
-            return Err(L2Error::CircuitOpen);
+            return Err(RedisError::CircuitOpen);
         }
         let outcome = match tokio::time::timeout(timeout, op).await {
             Ok(result) => result,
-            Err(_) => Err(L2Error::Timeout(timeout.as_millis())),
+            Err(_) => Err(RedisError::Timeout(timeout.as_millis())),
         };
         match &outcome {
             Ok(_) => self.breaker.success(),
@@ -292,7 +276,8 @@ impl RedisTier {
         outcome
     }
 
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
+    /// GET, read as bytes (`Vec<u8>`) or a number (`u64`).
+    pub async fn get<T: redis::FromRedisValue>(&self, key: &str) -> Result<Option<T>, RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
             Ok(conn.get(key).await?)
@@ -300,7 +285,7 @@ impl RedisTier {
         .await
     }
 
-    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), L2Error> {
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
             let () = conn.set_ex(key, value, ttl.as_secs().max(1)).await?;
@@ -309,15 +294,7 @@ impl RedisTier {
         .await
     }
 
-    pub async fn get_u64(&self, key: &str) -> Result<Option<u64>, L2Error> {
-        self.guarded(self.timeout, async {
-            let mut conn = self.connection().await?;
-            Ok(conn.get(key).await?)
-        })
-        .await
-    }
-
-    pub async fn set_max(&self, key: &str, value: u64) -> Result<(), L2Error> {
+    pub async fn set_max(&self, key: &str, value: u64) -> Result<(), RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
             let _: i64 = redis::cmd("EVAL")
@@ -332,14 +309,13 @@ impl RedisTier {
         .await
     }
 
-    /// Runs a Lua script with EVAL under the same breaker and timeout as the cache's calls (the
-    /// rate limiter uses this, so a Redis outage trips one breaker, not two).
+    /// Runs a Lua script with EVAL under the same breaker and timeout as every other call.
     pub async fn eval<T: redis::FromRedisValue>(
         &self,
         script: &str,
         key: &str,
         args: &[u64],
-    ) -> Result<T, L2Error> {
+    ) -> Result<T, RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
             Ok(redis::cmd("EVAL")
@@ -357,7 +333,7 @@ impl RedisTier {
     /// In a cluster each primary is scanned in turn (a cursor belongs to one node), and UNLINK
     /// is split by slot. Slow on purpose-sized keyspaces, so it gets a longer deadline than a
     /// lookup.
-    pub async fn clear(&self, namespace: &str) -> Result<u64, L2Error> {
+    pub async fn clear(&self, namespace: &str) -> Result<u64, RedisError> {
         let pattern = format!("{}:{namespace}:*", self.prefix);
         self.guarded(Duration::from_secs(30), async {
             let mut conn = self.connection().await?;
@@ -386,7 +362,7 @@ impl RedisTier {
     }
 
     /// Memory and key count from INFO and DBSIZE.
-    pub async fn info(&self) -> Result<L2Info, L2Error> {
+    pub async fn info(&self) -> Result<RedisInfo, RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
             // In a cluster both go to every primary: INFO answers per node, DBSIZE is summed.
@@ -396,7 +372,7 @@ impl RedisTier {
                 .await?;
             let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
             let used_memory_bytes = used_memory(&memory);
-            Ok(L2Info {
+            Ok(RedisInfo {
                 used_memory_bytes,
                 keys: Some(keys),
             })
@@ -410,7 +386,7 @@ async fn scan_unlink(
     conn: &mut Connection,
     pattern: &str,
     node: Option<(String, u16)>,
-) -> Result<u64, L2Error> {
+) -> Result<u64, RedisError> {
     let mut cursor: u64 = 0;
     let mut removed = 0u64;
     loop {

@@ -1,6 +1,7 @@
-//! A circuit breaker for Redis: after `threshold` consecutive failures it opens and the cache
-//! stops calling Redis (answering from L1 and the source) until `cooldown` has passed; then one
-//! probe goes through, and its outcome closes or re-opens the breaker.
+//! A circuit breaker for Redis: after `threshold` consecutive failures it opens and callers
+//! stop calling Redis (the cache answers from L1 and the source, the rate limiter from its
+//! in-process budgets) until `cooldown` has passed; then one probe goes through, and its
+//! outcome closes or re-opens the breaker.
 //!
 //! Lock-free: the state is three atomics read on every cache operation.
 

@@ -1,0 +1,119 @@
+//! `model`, `embed`, `chunk`: the provisioned model, inference threads and chunk sizes.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, all_positive, invalid};
+
+/// Where the provisioned ONNX Runtime and model files live (written by `scripts/setup.sh`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelConfig {
+    /// Directory holding `model.onnx`, `tokenizer.json` and the tokenizer's config files.
+    pub dir: PathBuf,
+    /// Path of `libonnxruntime.so` (1.24 or newer).
+    pub onnxruntime_lib: PathBuf,
+    /// Name recorded with every vector; a changed name makes the index refuse to mix models.
+    pub name: String,
+    /// Output dimension of the model.
+    pub dimensions: usize,
+    /// Word pieces the model reads, special tokens included; longer input is truncated.
+    pub max_tokens: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            dir: PathBuf::from(".selfrag/models/all-MiniLM-L6-v2"),
+            onnxruntime_lib: PathBuf::from(".selfrag/onnxruntime/libonnxruntime.so"),
+            name: "sentence-transformers/all-MiniLM-L6-v2".into(),
+            dimensions: 384,
+            max_tokens: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmbedConfig {
+    /// Inference threads, each with its own model session (memory: about 90 MB each).
+    pub workers: usize,
+    /// ONNX Runtime intra-op threads per session; 0 means one per core.
+    pub intra_threads: usize,
+    /// Most texts run through the model in one call; requests that arrive together share batches.
+    pub max_batch: usize,
+    /// Texts waiting for a worker before callers are told the embedder is busy.
+    pub queue_capacity: usize,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            workers: 1,
+            intra_threads: 0,
+            max_batch: 32,
+            queue_capacity: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChunkConfig {
+    /// Largest chunk, in the model's word pieces (excluding [CLS]/[SEP]), so no chunk is truncated.
+    pub max_tokens: usize,
+    /// Word pieces shared by neighbouring chunks, so a sentence cut at a border is still found.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkConfig {
+    fn default() -> Self {
+        // 254 + [CLS] + [SEP] = the model's 256-piece window. For English prose that is about
+        // 1,000 characters; sizing by tokens keeps the guarantee for any script (a character
+        // budget cannot: 1,000 CJK characters are about 1,000 word pieces).
+        ChunkConfig {
+            max_tokens: 254,
+            overlap_tokens: 50,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        all_positive(&[("model.dimensions", self.dimensions as u64)])
+    }
+}
+
+impl EmbedConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        all_positive(&[
+            ("embed.workers", self.workers as u64),
+            ("embed.max_batch", self.max_batch as u64),
+            ("embed.queue_capacity", self.queue_capacity as u64),
+        ])
+    }
+}
+
+impl ChunkConfig {
+    /// Chunks must fit the model's window, [CLS] and [SEP] included.
+    pub(super) fn validate(&self, model: &ModelConfig) -> Result<(), ConfigError> {
+        let window = model.max_tokens.saturating_sub(2);
+        if self.max_tokens == 0 || self.max_tokens > window {
+            return Err(invalid(
+                "chunk.max_tokens",
+                format!(
+                    "must be 1..={window} (the model reads {} word pieces including [CLS] and [SEP])",
+                    model.max_tokens
+                ),
+            ));
+        }
+        if self.overlap_tokens >= self.max_tokens {
+            return Err(invalid(
+                "chunk.overlap_tokens",
+                "must be smaller than chunk.max_tokens",
+            ));
+        }
+        Ok(())
+    }
+}

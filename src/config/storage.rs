@@ -1,0 +1,29 @@
+//! `storage`: keeping the data directory writable and the index consistent with the rows.
+
+use serde::{Deserialize, Serialize};
+
+/// Keeping the data directory writable and the index consistent with the rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Writes are refused (`UNAVAILABLE`) while the data directory's filesystem has less than
+    /// this left after the embedded index's reserved-but-unwritten space; start-up refuses too.
+    /// The default is about twice what one write can make the embedded index allocate (a WAL
+    /// segment, a vector chunk and a payload page of 32 MiB each, four 4 MiB keyword-index
+    /// pages, ~8 MiB of trackers and flags: ~120 MiB), leaving room for the optimiser's
+    /// temporary segment and the database's growth.
+    pub min_free_bytes: u64,
+    /// A write recorded as in flight for longer than this is taken to have been interrupted
+    /// (a crash) and is rolled back by the periodic recovery. With the embedded index, whose
+    /// only writer is this process, start-up rolls back every such write at once.
+    pub interrupted_write_grace_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            min_free_bytes: 256 * 1024 * 1024,
+            interrupted_write_grace_secs: 600,
+        }
+    }
+}
