@@ -56,7 +56,9 @@ async fn ingest_text(services: &Services, content: String) -> ingest::IngestOutc
         &services.config.limits,
     )
     .expect("valid");
-    ingest::ingest(services, request).await.expect("ingest")
+    ingest::ingest(&services.ingest_context(), request)
+        .await
+        .expect("ingest")
 }
 
 fn top_ten(query: String) -> SearchRequest {
@@ -116,7 +118,7 @@ fn benches(c: &mut Criterion) {
             // A query never seen: embedding, vector search and hydration all run.
             let n = unique.fetch_add(1, Ordering::Relaxed);
             search::search(
-                &services,
+                &services.search_context(),
                 top_ten(format!("how do bees survive winter number {n}")),
             )
             .await
@@ -126,9 +128,12 @@ fn benches(c: &mut Criterion) {
 
     c.bench_function("search/service_l1_hit", |b| {
         b.to_async(&runtime).iter(|| async {
-            search::search(&services, top_ten("how do bees survive winter".into()))
-                .await
-                .expect("search")
+            search::search(
+                &services.search_context(),
+                top_ten("how do bees survive winter".into()),
+            )
+            .await
+            .expect("search")
         })
     });
 

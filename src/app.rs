@@ -167,7 +167,7 @@ impl Backends {
         };
         let before = chrono::Utc::now()
             - chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX));
-        let recovered = recover_interrupted_writes(&services, before)
+        let recovered = recover_interrupted_writes(&services.ingest_context(), before)
             .await
             .map_err(StartError::Recovery)?;
         if recovered > 0 {
@@ -176,7 +176,10 @@ impl Backends {
                 "rolled back writes interrupted by the last shutdown"
             );
         }
-        background.push(spawn_periodic_recovery(services.clone()));
+        background.push(spawn_periodic_recovery(
+            services.ingest_context(),
+            Duration::from_secs(services.config.storage.interrupted_write_grace_secs),
+        ));
         Ok(Backends {
             services,
             _background: Background(background),

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::{App, Backends, Overrides, shutdown_signal};
 use crate::config::Config;
-use crate::ingest::{self, IngestRequest};
+use crate::ingest::{self, IngestEvent, IngestRequest, IngestStatus};
 use crate::search::{self, SearchRequest};
 use crate::vector::VectorFilter;
 
@@ -207,14 +207,13 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
 
     let backends = Backends::open(config, Overrides::default()).await?;
     let services = &backends.services;
-    let progress = ProgressBar::new(documents.len() as u64).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let (mut stored, mut duplicates, mut chunks) = (0, 0, 0);
+    // Every file is checked before any is stored, as `ingestDocuments` does.
+    let mut names = Vec::with_capacity(documents.len());
+    let mut requests = Vec::with_capacity(documents.len());
     for (path, content) in documents {
-        let name = path.as_ref().map(|p| p.display().to_string());
-        progress.set_message(name.clone().unwrap_or_else(|| "stdin".into()));
+        let name = path
+            .as_ref()
+            .map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
         let request = IngestRequest {
             content,
             title: args.title.clone().or_else(|| {
@@ -222,30 +221,47 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
                     .and_then(|p| p.file_stem())
                     .map(|s| s.to_string_lossy().into_owned())
             }),
-            source: args.source.clone().or(name.clone()),
+            source: args
+                .source
+                .clone()
+                .or_else(|| path.as_ref().map(|p| p.display().to_string())),
             doc_type: args.doc_type.clone(),
             author: None,
             tags: args.tags.clone(),
             metadata: None,
         };
-        let outcome = ingest::validate(request, &services.config.limits)
-            .map(|request| ingest::ingest(services, request));
-        let outcome = match outcome {
-            Ok(future) => future.await,
-            Err(err) => Err(err),
-        };
-        match outcome {
-            Ok(outcome) if outcome.deduplicated => duplicates += 1,
-            Ok(outcome) => {
+        let request = ingest::validate(request, &services.config.limits)
+            .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
+        names.push(name);
+        requests.push(request);
+    }
+    let progress = ProgressBar::new(requests.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress.set_message(names.first().cloned().unwrap_or_default());
+    let (mut stored, mut duplicates, mut chunks) = (0, 0, 0);
+    let mut failed: Option<String> = None;
+    let on_event = |event: &IngestEvent| match event.status {
+        IngestStatus::Failed => failed = names.get(event.index).cloned(),
+        status => {
+            if status == IngestStatus::Deduplicated {
+                duplicates += 1;
+            } else {
                 stored += 1;
-                chunks += outcome.chunks_created;
+                chunks += event.chunks_created;
             }
-            Err(err) => {
-                progress.abandon();
-                bail!("{}: {err}", name.unwrap_or_else(|| "stdin".into()));
+            progress.inc(1);
+            if let Some(next) = names.get(event.index + 1) {
+                progress.set_message(next.clone());
             }
         }
-        progress.inc(1);
+    };
+    if let Err(err) =
+        ingest::ingest_in_order(&services.ingest_context(), requests, None, on_event).await
+    {
+        progress.abandon();
+        bail!("{}: {err}", failed.unwrap_or_else(|| "stdin".into()));
     }
     progress.finish_with_message("done");
     println!("ingested {stored} documents ({chunks} chunks); {duplicates} already stored");
@@ -284,7 +300,7 @@ async fn search_command(config: Config, args: SearchArgs) -> anyhow::Result<()> 
     let backends = Backends::open(config, Overrides::default()).await?;
     let services = &backends.services;
     let outcome = search::search(
-        services,
+        &services.search_context(),
         SearchRequest {
             query: args.query,
             limit: args.limit,

@@ -8,8 +8,9 @@ use crate::cache::Caches;
 use crate::config::Config;
 use crate::disk::DiskGuard;
 use crate::embed::Embedder;
-use crate::ingest::{Chunker, IngestEvents};
+use crate::ingest::{Chunker, IngestContext, IngestEvents};
 use crate::ratelimit::RateLimiter;
+use crate::search::{CachedSearch, SearchContext};
 use crate::store::MetadataStore;
 use crate::telemetry::{RequestStats, SystemSampler};
 use crate::vector::VectorIndex;
@@ -25,7 +26,7 @@ pub struct Services {
     pub index: Arc<dyn VectorIndex>,
     pub embedder: Arc<dyn Embedder>,
     pub chunker: Arc<Chunker>,
-    pub cache: Arc<Caches>,
+    pub cache: Arc<Caches<CachedSearch>>,
     /// The last minute of requests, for `/health/metrics` and `performanceMetrics`.
     pub requests: Arc<RequestStats>,
     /// Host and process figures, sampled in the background.
@@ -36,4 +37,32 @@ pub struct Services {
     pub limiter: Arc<RateLimiter>,
     /// Progress of ingests, for the `ingestProgress` subscription.
     pub ingest_events: IngestEvents,
+}
+
+impl Services {
+    /// The parts writes use (shared handles, cloned).
+    pub fn ingest_context(&self) -> IngestContext {
+        IngestContext {
+            disk: self.disk.clone(),
+            store: self.store.clone(),
+            index: Arc::clone(&self.index),
+            embedder: Arc::clone(&self.embedder),
+            chunker: Arc::clone(&self.chunker),
+            generation: Arc::clone(&self.cache.generation),
+            events: self.ingest_events.clone(),
+        }
+    }
+
+    /// The parts a search uses.
+    pub fn search_context(&self) -> SearchContext<'_> {
+        SearchContext {
+            limits: &self.config.limits,
+            embedder: self.embedder.as_ref(),
+            index: self.index.as_ref(),
+            store: &self.store,
+            embeddings: &self.cache.embeddings,
+            results: &self.cache.results,
+            generation: &self.cache.generation,
+        }
+    }
 }

@@ -25,7 +25,6 @@ use async_graphql::{Enum, SimpleObject};
 
 use crate::config::Config;
 use crate::redis::{BreakerState, RedisClient, RedisError};
-use crate::search::CachedSearch;
 use crate::store::{MetadataStore, StoreError};
 
 /// The cache's namespaces, as clients name them.
@@ -111,15 +110,17 @@ pub struct ClearedNamespace {
     pub l2_keys: Option<u64>,
 }
 
-pub struct Caches {
+/// The namespaces, and what they share. `R` is what the result namespace holds (search
+/// results): chosen by whoever assembles the services, so the cache knows nothing of search.
+pub struct Caches<R: CacheValue> {
     pub embeddings: TieredCache<Vec<f32>>,
-    pub results: TieredCache<CachedSearch>,
+    pub results: TieredCache<R>,
     pub persisted_queries: TieredCache<String>,
-    pub generation: CorpusGeneration,
+    pub generation: Arc<CorpusGeneration>,
     l2: Option<Arc<RedisClient>>,
 }
 
-impl Caches {
+impl<R: CacheValue> Caches<R> {
     pub async fn open(config: &Config, store: MetadataStore) -> Result<Self, CacheStartError> {
         let l2 = match &config.redis_url {
             Some(url) => Some(Arc::new(RedisClient::new(url, &config.cache)?)),
@@ -145,7 +146,9 @@ impl Caches {
                 l2.clone(),
                 compress,
             ),
-            generation: CorpusGeneration::load(store, l2.clone(), &config.cache.key_prefix).await?,
+            generation: Arc::new(
+                CorpusGeneration::load(store, l2.clone(), &config.cache.key_prefix).await?,
+            ),
             l2,
         })
     }

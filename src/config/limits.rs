@@ -37,6 +37,19 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The page size a listing asked for (`first`), or 20 (at most the limit) when it asked
+    /// for none; outside 1..=`max_page_size` is refused.
+    pub fn page_size(&self, first: Option<i32>) -> Result<usize, crate::Error> {
+        let max = self.max_page_size;
+        match first {
+            None => Ok(20.min(max)),
+            Some(n) if n >= 1 && (n as usize) <= max => Ok(n as usize),
+            Some(_) => Err(crate::Error::bad_input(format!(
+                "first must be between 1 and {max} (limits.max_page_size)"
+            ))),
+        }
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         all_positive(&[
             ("limits.max_content_bytes", self.max_content_bytes as u64),

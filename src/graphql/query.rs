@@ -46,7 +46,7 @@ impl Query {
             threshold: threshold.map(|t| t as f32),
             filter: filter.unwrap_or_default().into_vector_filter()?,
         };
-        let outcome = search::search(services, request).await?;
+        let outcome = search::search(&services.search_context(), request).await?;
         let hits: Vec<SearchHit> = outcome
             .result
             .hits
@@ -73,32 +73,14 @@ impl Query {
     #[graphql(complexity = "texts.len().max(1) * child_complexity")]
     async fn embed(&self, ctx: &Context<'_>, texts: Vec<String>) -> ApiResult<Vec<Embedding>> {
         let services = ctx.data_unchecked::<Services>();
-        let limits = &services.config.limits;
-        if texts.is_empty() || texts.len() > limits.max_embed_texts {
-            return Err(Error::bad_input(format!(
-                "texts must hold 1 to {} entries (limits.max_embed_texts)",
-                limits.max_embed_texts
-            ))
-            .into());
-        }
-        for (i, text) in texts.iter().enumerate() {
-            if text.trim().is_empty() {
-                return Err(Error::bad_input(format!("texts[{i}] is empty")).into());
-            }
-            if text.chars().count() > limits.max_query_chars {
-                return Err(Error::bad_input(format!(
-                    "texts[{i}] is longer than {} characters (limits.max_query_chars)",
-                    limits.max_query_chars
-                ))
-                .into());
-            }
-        }
+        search::validate_texts(&texts, &services.config.limits)?;
         spend(ctx, BudgetKind::Search, texts.len()).await?;
         // Concurrent lookups: the misses reach the embedder together and share one batch.
+        let context = services.search_context();
         let vectors = futures_util::future::try_join_all(
             texts
                 .iter()
-                .map(|text| search::embed_cached(services, text)),
+                .map(|text| search::embed_cached(&context, text)),
         )
         .await?;
         let model = services.embedder.model();
@@ -137,17 +119,7 @@ impl Query {
         filter: Option<DocumentFilter>,
     ) -> ApiResult<Connection<String, Document>> {
         let services = ctx.data_unchecked::<Services>();
-        let max = services.config.limits.max_page_size;
-        let first = match first {
-            None => 20.min(max),
-            Some(n) if n >= 1 && (n as usize) <= max => n as usize,
-            Some(_) => {
-                return Err(Error::bad_input(format!(
-                    "first must be between 1 and {max} (limits.max_page_size)"
-                ))
-                .into());
-            }
-        };
+        let first = services.config.limits.page_size(first)?;
         let after = after.as_deref().map(decode_cursor).transpose()?;
         let mut page = services
             .store

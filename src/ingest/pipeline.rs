@@ -19,9 +19,10 @@ use uuid::Uuid;
 
 use crate::config::Limits;
 use crate::error::{Error, Result};
-use crate::services::Services;
 use crate::store::{self, Chunk, Document, InsertError, NewDocument};
 use crate::vector::VectorPoint;
+
+use super::IngestContext;
 
 #[derive(Debug, Clone, Default)]
 pub struct IngestRequest {
@@ -158,15 +159,15 @@ fn json_has_nul(value: &Value) -> bool {
 }
 
 /// Ingests one validated request (see [`validate`]).
-pub async fn ingest(services: &Services, request: IngestRequest) -> Result<IngestOutcome> {
+pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<IngestOutcome> {
     let started = Instant::now();
     let hash = content_hash(&request.content);
-    if let Some(existing) = services.store.find_by_hash(&hash).await? {
+    if let Some(existing) = ctx.store.find_by_hash(&hash).await? {
         return Ok(deduplicated(existing, started));
     }
-    services.disk.check_writable()?;
+    ctx.disk.check_writable()?;
 
-    let chunker = Arc::clone(&services.chunker);
+    let chunker = Arc::clone(&ctx.chunker);
     let (content, chunks) = tokio::task::spawn_blocking(move || {
         let chunks = chunker.chunk(&request.content);
         (request, chunks)
@@ -176,7 +177,7 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
     let request = content;
 
     let embedding_started = Instant::now();
-    let vectors = services
+    let vectors = ctx
         .embedder
         .embed(chunks.iter().map(|c| c.content.clone()).collect())
         .await?;
@@ -227,37 +228,37 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
 
     // Committed before the index is touched; the rows' own transaction removes it. Left
     // behind by a crash, it tells recovery to remove the vectors written below.
-    services.store.record_pending_write(id).await?;
-    let pending = match services.store.begin_insert(new, stored_chunks).await {
+    ctx.store.record_pending_write(id).await?;
+    let pending = match ctx.store.begin_insert(new, stored_chunks).await {
         Ok(pending) => pending,
         Err(InsertError::Duplicate) => {
-            forget_pending_write(services, id).await;
+            forget_pending_write(ctx, id).await;
             // Stored a moment ago by a concurrent ingest: answer with that document.
-            let existing = services.store.find_by_hash(&hash).await?.ok_or_else(|| {
+            let existing = ctx.store.find_by_hash(&hash).await?.ok_or_else(|| {
                 Error::internal(anyhow::anyhow!("duplicate content hash {hash} vanished"))
             })?;
             return Ok(deduplicated(existing, started));
         }
         Err(InsertError::Store(err)) => {
-            forget_pending_write(services, id).await;
+            forget_pending_write(ctx, id).await;
             return Err(err.into());
         }
     };
-    if let Err(err) = services.index.upsert(points).await {
+    if let Err(err) = ctx.index.upsert(points).await {
         let _ = pending.rollback().await;
         // The upsert may have partly applied before failing.
-        discard_vectors(services, id).await;
+        discard_vectors(ctx, id).await;
         return Err(err.into());
     }
     crate::fault::point(crate::fault::AFTER_VECTOR_WRITE).await;
     let generation = match pending.commit().await {
         Ok(generation) => generation,
         Err(err) => {
-            discard_vectors(services, id).await;
+            discard_vectors(ctx, id).await;
             return Err(err.into());
         }
     };
-    services.cache.generation.advanced(generation).await;
+    ctx.generation.advanced(generation).await;
     tracing::info!(document = %id, chunks = chunks_created, embedding_ms, "document ingested");
     Ok(IngestOutcome {
         document,
@@ -271,9 +272,9 @@ pub async fn ingest(services: &Services, request: IngestRequest) -> Result<Inges
 /// Removes the vectors of an ingest that did not complete, then its pending record. Failing
 /// here leaves the record, so recovery retries later (meanwhile search hydration skips the
 /// orphan vectors); it is logged, not raised.
-async fn discard_vectors(services: &Services, id: Uuid) {
-    match services.index.delete_document(id).await {
-        Ok(()) => forget_pending_write(services, id).await,
+async fn discard_vectors(ctx: &IngestContext, id: Uuid) {
+    match ctx.index.delete_document(id).await {
+        Ok(()) => forget_pending_write(ctx, id).await,
         Err(err) => tracing::error!(
             document = %id,
             error = %err,
@@ -284,8 +285,8 @@ async fn discard_vectors(services: &Services, id: Uuid) {
 
 /// Drops the pending record of a write that touched no vectors. Failing leaves it for
 /// recovery, which then has nothing to remove.
-async fn forget_pending_write(services: &Services, id: Uuid) {
-    if let Err(err) = services.store.forget_pending_write(id).await {
+async fn forget_pending_write(ctx: &IngestContext, id: Uuid) {
+    if let Err(err) = ctx.store.forget_pending_write(id).await {
         tracing::warn!(document = %id, error = %err, "cannot drop a pending-write record");
     }
 }
@@ -294,17 +295,17 @@ async fn forget_pending_write(services: &Services, id: Uuid) {
 ///
 /// Vectors go first: if the row delete then fails, a retry finishes the job, whereas rows
 /// deleted first would leave orphan vectors that nothing points at.
-pub async fn delete_document(services: &Services, id: Uuid) -> Result<bool> {
-    if services.store.documents_by_ids(&[id]).await?.is_empty() {
+pub async fn delete_document(ctx: &IngestContext, id: Uuid) -> Result<bool> {
+    if ctx.store.documents_by_ids(&[id]).await?.is_empty() {
         return Ok(false);
     }
-    services.disk.check_writable()?;
+    ctx.disk.check_writable()?;
     // A crash after the vectors go leaves this record; recovery then removes the rows too.
-    services.store.record_pending_write(id).await?;
-    services.index.delete_document(id).await?;
-    match services.store.delete_document(id).await? {
+    ctx.store.record_pending_write(id).await?;
+    ctx.index.delete_document(id).await?;
+    match ctx.store.delete_document(id).await? {
         Some(generation) => {
-            services.cache.generation.advanced(generation).await;
+            ctx.generation.advanced(generation).await;
             Ok(true)
         }
         None => Ok(false),

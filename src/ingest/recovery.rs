@@ -10,19 +10,20 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
-use crate::services::Services;
+
+use super::IngestContext;
 
 /// Rolls back every write recorded before `started_before`; returns how many.
 pub async fn recover_interrupted_writes(
-    services: &Services,
+    ctx: &IngestContext,
     started_before: DateTime<Utc>,
 ) -> Result<usize> {
-    let pending = services.store.pending_writes(started_before).await?;
+    let pending = ctx.store.pending_writes(started_before).await?;
     for &document_id in &pending {
-        services.index.delete_document(document_id).await?;
-        let removed_rows = services.store.delete_document(document_id).await?;
+        ctx.index.delete_document(document_id).await?;
+        let removed_rows = ctx.store.delete_document(document_id).await?;
         if let Some(generation) = removed_rows {
-            services.cache.generation.advanced(generation).await;
+            ctx.generation.advanced(generation).await;
         }
         metrics::counter!("selfrag_interrupted_writes_recovered_total").increment(1);
         tracing::warn!(
@@ -35,19 +36,20 @@ pub async fn recover_interrupted_writes(
     Ok(pending.len())
 }
 
-/// Recovers, every minute, the writes older than `storage.interrupted_write_grace_secs` (a
+/// Recovers, every minute, the writes older than `grace` (`storage.interrupted_write_grace_secs`: a
 /// replica that crashed mid-write on a shared index, or a clean-up that failed in process).
-pub fn spawn_periodic_recovery(services: Services) -> tokio::task::JoinHandle<()> {
+pub fn spawn_periodic_recovery(
+    ctx: IngestContext,
+    grace: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let grace = chrono::Duration::seconds(
-            i64::try_from(services.config.storage.interrupted_write_grace_secs).unwrap_or(i64::MAX),
-        );
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         every.tick().await;
         loop {
             every.tick().await;
             let before = Utc::now() - grace;
-            if let Err(err) = recover_interrupted_writes(&services, before).await {
+            if let Err(err) = recover_interrupted_writes(&ctx, before).await {
                 tracing::error!(error = %err, "recovering interrupted writes failed; will retry");
             }
         }

@@ -8,13 +8,27 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cache::{CacheKey, CacheValue, Level};
+use crate::cache::{CacheKey, CacheValue, CorpusGeneration, Level, TieredCache};
 use crate::config::Limits;
-use crate::embed::Vector;
+use crate::embed::{Embedder, Vector};
 use crate::error::{Error, Result};
-use crate::services::Services;
-use crate::store::{Chunk, Document};
-use crate::vector::{VectorFilter, VectorQuery};
+use crate::store::{Chunk, Document, MetadataStore};
+use crate::vector::{ScoredPoint, VectorFilter, VectorIndex, VectorQuery};
+
+/// The parts a search uses, borrowed for the call: nothing else of the server is reachable
+/// from here.
+#[derive(Clone, Copy)]
+pub struct SearchContext<'a> {
+    pub limits: &'a Limits,
+    pub embedder: &'a dyn Embedder,
+    pub index: &'a dyn VectorIndex,
+    pub store: &'a MetadataStore,
+    /// Query embeddings, by model and text.
+    pub embeddings: &'a TieredCache<Vec<f32>>,
+    /// Hydrated results, by request and corpus generation.
+    pub results: &'a TieredCache<CachedSearch>,
+    pub generation: &'a CorpusGeneration,
+}
 
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
@@ -104,6 +118,29 @@ pub fn validate(mut request: SearchRequest, limits: &Limits) -> Result<SearchReq
     Ok(request)
 }
 
+/// Checks the texts of an `embed` call: 1 to `limits.max_embed_texts` of them, none empty or
+/// longer than `limits.max_query_chars`; an error names the text (`texts[i]`).
+pub fn validate_texts(texts: &[String], limits: &Limits) -> Result<()> {
+    if texts.is_empty() || texts.len() > limits.max_embed_texts {
+        return Err(Error::bad_input(format!(
+            "texts must hold 1 to {} entries (limits.max_embed_texts)",
+            limits.max_embed_texts
+        )));
+    }
+    for (i, text) in texts.iter().enumerate() {
+        if text.trim().is_empty() {
+            return Err(Error::bad_input(format!("texts[{i}] is empty")));
+        }
+        if text.chars().count() > limits.max_query_chars {
+            return Err(Error::bad_input(format!(
+                "texts[{i}] is longer than {} characters (limits.max_query_chars)",
+                limits.max_query_chars
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The result-cache key: everything that changes the answer.
 fn result_key(request: &SearchRequest, model: &str, generation: u64) -> CacheKey {
     let mut tags = request.filter.tags.clone();
@@ -147,14 +184,11 @@ pub fn embedding_key(model: &str, text: &str) -> CacheKey {
 }
 
 /// Embeds one text through the embedding cache.
-pub async fn embed_cached(services: &Services, text: &str) -> Result<(Arc<Vector>, Level)> {
-    let key = embedding_key(&services.embedder.model().name, text);
-    services
-        .cache
-        .embeddings
+pub async fn embed_cached(ctx: &SearchContext<'_>, text: &str) -> Result<(Arc<Vector>, Level)> {
+    let key = embedding_key(&ctx.embedder.model().name, text);
+    ctx.embeddings
         .get_or_compute(key, || async {
-            services
-                .embedder
+            ctx.embedder
                 .embed(vec![text.to_owned()])
                 .await?
                 .pop()
@@ -163,15 +197,14 @@ pub async fn embed_cached(services: &Services, text: &str) -> Result<(Arc<Vector
         .await
 }
 
-pub async fn search(services: &Services, request: SearchRequest) -> Result<SearchOutcome> {
+pub async fn search(ctx: &SearchContext<'_>, request: SearchRequest) -> Result<SearchOutcome> {
     let started = Instant::now();
-    let request = validate(request, &services.config.limits)?;
-    let generation = services.cache.generation.current().await;
-    let key = result_key(&request, &services.embedder.model().name, generation);
-    let (result, level) = services
-        .cache
+    let request = validate(request, ctx.limits)?;
+    let generation = ctx.generation.current().await;
+    let key = result_key(&request, &ctx.embedder.model().name, generation);
+    let (result, level) = ctx
         .results
-        .get_or_compute(key, || compute(services, &request, generation))
+        .get_or_compute(key, || compute(ctx, &request, generation))
         .await?;
     Ok(SearchOutcome {
         query: request.query,
@@ -182,16 +215,16 @@ pub async fn search(services: &Services, request: SearchRequest) -> Result<Searc
 }
 
 async fn compute(
-    services: &Services,
+    ctx: &SearchContext<'_>,
     request: &SearchRequest,
     generation: u64,
 ) -> Result<CachedSearch> {
-    let (vector, _) = embed_cached(services, &request.query).await?;
+    let (vector, _) = embed_cached(ctx, &request.query).await?;
     let mut fetch = request.limit;
     let mut round = 1;
     loop {
         let started = Instant::now();
-        let points = services
+        let points = ctx
             .index
             .search(VectorQuery {
                 vector: vector.as_ref().clone(),
@@ -204,7 +237,7 @@ async fn compute(
         metrics::histogram!("selfrag_vector_search_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         let found = points.len();
-        let mut hits = hydrate(services, points).await?;
+        let mut hits = hydrate(ctx.store, points).await?;
         let skipped = found - hits.len();
         if skipped > 0 {
             metrics::counter!("selfrag_search_points_without_rows_total").increment(skipped as u64);
@@ -229,15 +262,12 @@ const MAX_EXTRA_POINTS: usize = 1_000;
 
 /// The hits' chunks and documents, in two batched queries whatever their number. A point whose
 /// rows do not exist (deleted after the vector search, or never committed) is dropped.
-async fn hydrate(
-    services: &Services,
-    points: Vec<crate::vector::ScoredPoint>,
-) -> Result<Vec<SearchHit>> {
+async fn hydrate(store: &MetadataStore, points: Vec<ScoredPoint>) -> Result<Vec<SearchHit>> {
     let chunk_ids: Vec<_> = points.iter().map(|p| p.id).collect();
     let document_ids: Vec<_> = points.iter().map(|p| p.document_id).collect();
     let (mut chunks, documents) = tokio::try_join!(
-        services.store.chunks_by_ids(&chunk_ids),
-        services.store.documents_by_ids(&document_ids),
+        store.chunks_by_ids(&chunk_ids),
+        store.documents_by_ids(&document_ids),
     )?;
     Ok(points
         .into_iter()

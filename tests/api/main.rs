@@ -21,6 +21,7 @@ mod hardening;
 mod health;
 mod http;
 mod ingest;
+mod layering;
 mod limits;
 mod ratelimit;
 mod recall;

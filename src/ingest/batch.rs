@@ -1,0 +1,104 @@
+//! The one ingest orchestration, for every way documents arrive (the GraphQL mutations, the
+//! CLI): documents in order, each all or nothing, progress published per document to
+//! `ingestProgress` and handed to the caller, stopping at the first failure.
+
+use std::future::Future;
+use std::time::Instant;
+
+use super::IngestContext;
+use super::events::{IngestEvent, IngestStatus};
+use super::pipeline::{IngestOutcome, IngestRequest, ingest, validate};
+use crate::config::Limits;
+use crate::error::{Error, Result};
+
+/// Validates a batch from a client before anything is stored: its size
+/// (`limits.max_ingest_batch`) and every input, an error naming the input (`inputs[i]: …`).
+pub fn validate_batch(requests: Vec<IngestRequest>, limits: &Limits) -> Result<Vec<IngestRequest>> {
+    if requests.is_empty() || requests.len() > limits.max_ingest_batch {
+        return Err(Error::bad_input(format!(
+            "inputs must hold 1 to {} documents (limits.max_ingest_batch)",
+            limits.max_ingest_batch
+        )));
+    }
+    requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, request)| {
+            validate(request, limits).map_err(|err| match err {
+                Error::BadInput(message) => Error::bad_input(format!("inputs[{i}]: {message}")),
+                other => other,
+            })
+        })
+        .collect()
+}
+
+/// Ingests validated requests one after another. Each outcome is published to the
+/// `ingestProgress` subscription (tagged with `batch_id`) and passed to `on_event`; the first
+/// failure stops the batch, and the documents before it stay ingested.
+pub async fn ingest_in_order(
+    ctx: &IngestContext,
+    requests: Vec<IngestRequest>,
+    batch_id: Option<String>,
+    mut on_event: impl FnMut(&IngestEvent) + Send,
+) -> Result<Vec<IngestOutcome>> {
+    let total = requests.len();
+    let mut outcomes = Vec::with_capacity(total);
+    for (index, request) in requests.into_iter().enumerate() {
+        let title = request.title.clone();
+        let event = |status, document_id, chunks_created, error, elapsed_ms| IngestEvent {
+            batch_id: batch_id.clone(),
+            index,
+            total,
+            status,
+            document_id,
+            title: title.clone(),
+            chunks_created,
+            error,
+            elapsed_ms,
+        };
+        let started = Instant::now();
+        let (event, result) = match ingest(ctx, request).await {
+            Ok(outcome) => {
+                let status = if outcome.deduplicated {
+                    IngestStatus::Deduplicated
+                } else {
+                    IngestStatus::Ingested
+                };
+                let event = event(
+                    status,
+                    Some(outcome.document.id),
+                    outcome.chunks_created,
+                    None,
+                    outcome.total_ms,
+                );
+                (event, Ok(outcome))
+            }
+            Err(err) => {
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let event = event(
+                    IngestStatus::Failed,
+                    None,
+                    0,
+                    Some(err.to_string()),
+                    elapsed_ms,
+                );
+                (event, Err(err))
+            }
+        };
+        on_event(&event);
+        ctx.events.publish(event);
+        outcomes.push(result?);
+    }
+    Ok(outcomes)
+}
+
+/// Runs a write on its own task and waits for it. If the caller goes away (a client
+/// disconnects, a request times out), only the waiting stops: the write still finishes, or
+/// rolls back, as a whole, instead of being dropped between the vector write and the commit.
+pub async fn detached<T: Send + 'static>(
+    write: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(write)
+        .await
+        .map_err(|err| Error::internal(anyhow::anyhow!("write task failed: {err}")))?
+}
