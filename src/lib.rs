@@ -26,8 +26,13 @@
 //!   generation and the rate limiter share.
 //! - [`error`]: the domain error and its stable codes, mapped to GraphQL/HTTP at the edges.
 //!
-//! A request flows `http` → `graphql` → `search`/`ingest` → (`embed`, `store`, `vector`); the
-//! inner modules know nothing of HTTP or GraphQL.
+//! - [`services`]: the composition root every transport shares; it hands `search` and `ingest`
+//!   the narrow contexts they work with.
+//!
+//! A request flows `http` → `graphql` → `search`/`ingest` → (`embed`, `store`, `vector`). A
+//! module refers only to modules below it (the order is in `tests/api/layering.rs`, which checks
+//! it). The inner modules know nothing of HTTP; some reporting types (cache analytics, health,
+//! telemetry) still derive their GraphQL shape where they are defined.
 
 pub mod app;
 pub mod auth;
