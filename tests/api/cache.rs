@@ -160,6 +160,7 @@ async fn clearing_empties_both_levels_and_analytics_are_served_as_json_and_prome
     }
     let body = app
         .graphql(
+            // invalid on purpose
             "mutation { clearCache(namespace: NOPE) { l1Entries } }",
             Value::Null,
         )

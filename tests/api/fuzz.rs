@@ -14,7 +14,7 @@ const SEEDS: &[&str] = &[
     "query Q($q: String!, $l: Int) { search(query: $q, limit: $l, filter: {tags: [\"a\"]}) { cacheLevel } }",
     "{ documents(first: 2) { edges { cursor node { id title } } pageInfo { hasNextPage } } }",
     "{ embed(texts: [\"a\", \"b\"]) { dimensions cached } }",
-    "{ health { status } performanceMetrics { uptimeSecs } cacheAnalytics { overall { hitRate } } }",
+    "{ health { status } performanceMetrics { uptimeSeconds } cacheAnalytics { overall { hitRate } } }",
     "{ collectionStats { documents chunks } document(id: \"x\") { id } }",
     "mutation M($c: String!) { ingestDocument(input: {content: $c, tags: [\"t\"]}) { deduplicated } }",
     "mutation { deleteDocument(id: \"00000000-0000-4000-8000-000000000000\") clearCache(namespace: RESULTS) { namespace } }",

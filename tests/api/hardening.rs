@@ -115,6 +115,7 @@ async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_variables_and_extensions_are_refused_with_a_code() {
     let app = TestApp::spawn(Backend::Sqlite).await;
+    // invalid on purpose: refused for its nesting before validation would see `$v` unused
     let query = "query($v: JSON) { __typename }";
     let (_, body) = post(
         &app,

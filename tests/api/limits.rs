@@ -104,8 +104,10 @@ async fn long_queries_big_batches_and_bad_documents_get_codes() {
         .await;
     assert_eq!(error_code(&body), "QUERY_TOO_LARGE");
 
+    // invalid on purpose
     let body = app.graphql("{ search(", Value::Null).await;
     assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
+    // invalid on purpose
     let body = app.graphql("{ noSuchField }", Value::Null).await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
     let body = app

@@ -23,6 +23,7 @@ mod http;
 mod ingest;
 mod layering;
 mod limits;
+mod operations;
 mod ratelimit;
 mod recall;
 mod recovery;
