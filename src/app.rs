@@ -12,7 +12,7 @@ use crate::auth::ApiKeys;
 use crate::cache::Caches;
 use crate::config::Config;
 use crate::disk::DiskGuard;
-use crate::embed::{Embedder, FastEmbedder};
+use crate::embed::{Embedder, FastEmbedder, WordPieces};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, router};
 use crate::ingest::{Chunker, IngestEvents, recover_interrupted_writes, spawn_periodic_recovery};
@@ -124,6 +124,10 @@ impl Backends {
             config.chunk.max_tokens,
             config.chunk.overlap_tokens,
         )?;
+        let word_pieces = Arc::new(WordPieces::new(
+            files.load_tokenizer()?,
+            config.model.max_tokens,
+        ));
         let store = MetadataStore::connect(&config.database_url(), &config.database).await?;
         let (index, background) = match overrides.index {
             Some(index) => (index, Vec::new()),
@@ -149,6 +153,7 @@ impl Backends {
             index,
             embedder,
             chunker: Arc::new(chunker),
+            word_pieces,
             cache: Arc::new(cache),
             requests,
             system,

@@ -7,7 +7,7 @@ use crate::auth::ApiKeys;
 use crate::cache::Caches;
 use crate::config::Config;
 use crate::disk::DiskGuard;
-use crate::embed::Embedder;
+use crate::embed::{Embedder, WordPieces};
 use crate::ingest::{Chunker, IngestContext, IngestEvents};
 use crate::ratelimit::RateLimiter;
 use crate::search::{CachedSearch, SearchContext};
@@ -26,6 +26,8 @@ pub struct Services {
     pub index: Arc<dyn VectorIndex>,
     pub embedder: Arc<dyn Embedder>,
     pub chunker: Arc<Chunker>,
+    /// How much of a query or text the model reads.
+    pub word_pieces: Arc<WordPieces>,
     pub cache: Arc<Caches<CachedSearch>>,
     /// The last minute of requests, for `/health/metrics` and `performanceMetrics`.
     pub requests: Arc<RequestStats>,
@@ -63,6 +65,7 @@ impl Services {
             embeddings: &self.cache.embeddings,
             results: &self.cache.results,
             generation: &self.cache.generation,
+            word_pieces: &self.word_pieces,
         }
     }
 }

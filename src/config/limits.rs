@@ -28,7 +28,7 @@ impl Default for Limits {
             max_embed_texts: 256,
             max_search_limit: 100,
             max_page_size: 100,
-            max_query_chars: 2_000,
+            max_query_chars: 20_000,
             max_field_chars: 1_000,
             max_tags: 64,
             max_metadata_bytes: 64 * 1024,

@@ -4,9 +4,11 @@
 
 mod fastembed;
 mod model_files;
+mod word_pieces;
 
 pub use self::fastembed::{FastEmbedder, LoadError};
 pub use self::model_files::{ModelFiles, ModelFilesError};
+pub use self::word_pieces::{Reading, WordPieces};
 
 use async_trait::async_trait;
 

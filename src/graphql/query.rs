@@ -64,6 +64,8 @@ impl Query {
             took_ms: outcome.took_ms,
             cache_hit: outcome.level != Level::Computed,
             cache_level: CacheLevel::of(outcome.level),
+            query_truncated: outcome.result.query_reading.truncated,
+            query_word_pieces: outcome.result.query_reading.word_pieces,
         })
     }
 
@@ -87,12 +89,17 @@ impl Query {
         Ok(texts
             .into_iter()
             .zip(vectors)
-            .map(|(text, (vector, level))| Embedding {
-                text,
-                dimensions: vector.len(),
-                vector: vector.as_ref().clone(),
-                model: model.name.clone(),
-                cached: level != Level::Computed,
+            .map(|(text, (vector, level))| {
+                let reading = services.word_pieces.read(&text);
+                Embedding {
+                    text,
+                    dimensions: vector.len(),
+                    vector: vector.as_ref().clone(),
+                    model: model.name.clone(),
+                    cached: level != Level::Computed,
+                    truncated: reading.truncated,
+                    word_pieces: reading.word_pieces,
+                }
             })
             .collect())
     }

@@ -123,6 +123,11 @@ pub struct SearchResult {
     pub cache_hit: bool,
     /// `L1` (this process), `L2` (Redis), or null when computed for this request.
     pub cache_level: Option<CacheLevel>,
+    /// True when the query is longer than the model reads (254 word pieces): only its start
+    /// was embedded.
+    pub query_truncated: bool,
+    /// Word pieces of the query the model read (at most 254).
+    pub query_word_pieces: usize,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -195,6 +200,11 @@ pub struct Embedding {
     pub model: String,
     /// True when the vector came from the embedding cache.
     pub cached: bool,
+    /// True when the text is longer than the model reads (254 word pieces): only its start
+    /// was embedded.
+    pub truncated: bool,
+    /// Word pieces of the text the model read (at most 254).
+    pub word_pieces: usize,
 }
 
 #[derive(SimpleObject)]

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::cache::{CacheKey, CacheValue, CorpusGeneration, Level, TieredCache};
 use crate::config::Limits;
-use crate::embed::{Embedder, Vector};
+use crate::embed::{Embedder, Reading, Vector, WordPieces};
 use crate::error::{Error, Result};
 use crate::store::{Chunk, Document, MetadataStore};
 use crate::vector::{ScoredPoint, VectorFilter, VectorIndex, VectorQuery};
@@ -28,6 +28,8 @@ pub struct SearchContext<'a> {
     /// Hydrated results, by request and corpus generation.
     pub results: &'a TieredCache<CachedSearch>,
     pub generation: &'a CorpusGeneration,
+    /// How much of the query the model reads.
+    pub word_pieces: &'a WordPieces,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,9 @@ pub struct SearchHit {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CachedSearch {
     pub hits: Vec<SearchHit>,
+    /// What the model read of the query: it embeds the first 254 word pieces; keyword search,
+    /// when there is one, will use the whole text.
+    pub query_reading: Reading,
     /// The corpus generation the hits were computed at.
     pub generation: u64,
 }
@@ -248,7 +253,11 @@ async fn compute(
         let exhausted = found < fetch;
         if hits.len() >= request.limit || exhausted || round == MAX_FETCH_ROUNDS {
             hits.truncate(request.limit);
-            return Ok(CachedSearch { hits, generation });
+            return Ok(CachedSearch {
+                hits,
+                query_reading: ctx.word_pieces.read(&request.query),
+                generation,
+            });
         }
         fetch = (fetch * 2 + skipped).min(request.limit + MAX_EXTRA_POINTS);
         round += 1;

@@ -128,3 +128,106 @@ async fn threshold_and_limit_bound_the_hits(backend: Backend) {
 }
 
 on_every_backend!(filters_narrow_the_hits, threshold_and_limit_bound_the_hits);
+
+/// A passage as a query ("find what is like this paragraph"): accepted, embedded up to the
+/// model's window, and the caller is told. The result is the one its first 254 word pieces get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_query_is_read_up_to_the_model_window_and_says_so() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for content in [
+        "Honeybees survive the winter by clustering around the queen and shivering to make heat.",
+        "Wasps do not keep a winter cluster; only the young queens hibernate in sheltered places.",
+        "Tomato plants need warm soil, full sun and steady watering to set fruit in summer.",
+    ] {
+        app.ingest(json!({ "content": content })).await;
+    }
+    let sentence = "Colonies of social insects regulate the temperature of their nests in many ways, \
+                    from shivering flight muscles to fanning wings and carrying water. ";
+    let long: String = sentence.repeat(40).trim_end().to_owned();
+    assert!(long.chars().count() > 5_000);
+
+    // Where the model's window ends in this text, by the model's own tokenizer.
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_file(crate::helpers::model_config().dir.join("tokenizer.json"))
+            .expect("tokenizer");
+    tokenizer.with_truncation(None).expect("no truncation");
+    tokenizer.with_padding(None);
+    let encoding = tokenizer.encode(long.as_str(), false).expect("encodes");
+    assert!(encoding.len() > 254);
+    let prefix = &long[..encoding.get_offsets()[253].1];
+
+    let query = "query($q: String!) { search(query: $q, limit: 3) {
+        queryTruncated queryWordPieces hits { score document { id } } } }";
+    let whole = app.data(query, json!({ "q": long })).await["search"].clone();
+    assert_eq!(whole["queryTruncated"], true, "{whole}");
+    assert_eq!(whole["queryWordPieces"], 254);
+    let start = app.data(query, json!({ "q": prefix })).await["search"].clone();
+    assert_eq!(start["queryTruncated"], false, "{start}");
+    assert_eq!(start["queryWordPieces"], 254);
+    let ids = |r: &Value| -> Vec<Value> {
+        r["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| h["document"]["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&whole), ids(&start));
+    assert!(!ids(&whole).is_empty());
+    for (a, b) in whole["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(start["hits"].as_array().into_iter().flatten())
+    {
+        let (a, b) = (
+            a["score"].as_f64().unwrap_or(9.0),
+            b["score"].as_f64().unwrap_or(-9.0),
+        );
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+
+    // The same for `embed`.
+    let embedded = app
+        .data(
+            "query($t: [String!]!) { embed(texts: $t) { truncated wordPieces vector } }",
+            json!({ "t": [long, prefix] }),
+        )
+        .await["embed"]
+        .clone();
+    assert_eq!(embedded[0]["truncated"], true);
+    assert_eq!(embedded[0]["wordPieces"], 254);
+    assert_eq!(embedded[1]["truncated"], false);
+    let vector = |i: usize| -> Vec<f64> {
+        embedded[i]["vector"]
+            .as_array()
+            .expect("vector")
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect()
+    };
+    let difference: f64 = vector(0)
+        .iter()
+        .zip(vector(1))
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    assert!(
+        difference < 1e-3,
+        "the whole text and its first 254 pieces embed alike: {difference}"
+    );
+
+    // Still bounded: over limits.max_query_chars is refused.
+    let limit = app.services().config.limits.max_query_chars;
+    let body = app
+        .graphql(
+            "query($q: String!) { search(query: $q) { totalHits } }",
+            json!({ "q": "word ".repeat(limit / 5 + 1) }),
+        )
+        .await;
+    assert_eq!(crate::helpers::error_code(&body), "BAD_INPUT");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("limits.max_query_chars"))
+    );
+}

@@ -1,0 +1,46 @@
+//! How much of a text the model reads. all-MiniLM-L6-v2 reads 256 word pieces, [CLS] and [SEP]
+//! included; whatever follows is cut off before inference. Callers are told when that happened
+//! and how many pieces were read, instead of being refused or left guessing.
+
+use tokenizers::Tokenizer;
+
+pub struct WordPieces {
+    /// The model's own tokenizer, with its truncation and padding switched off so that it
+    /// measures whole texts.
+    tokenizer: Tokenizer,
+    /// Pieces of text the model reads: its window less [CLS] and [SEP].
+    window: usize,
+}
+
+/// What the model reads of one text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reading {
+    /// Word pieces read (at most the window).
+    pub word_pieces: usize,
+    /// Whether the text had more pieces than the window, and its tail was not read.
+    pub truncated: bool,
+}
+
+impl WordPieces {
+    /// `model_tokens` is the model's window, special tokens included (`model.max_tokens`).
+    pub fn new(mut tokenizer: Tokenizer, model_tokens: usize) -> Self {
+        tokenizer.with_truncation(None).ok();
+        tokenizer.with_padding(None);
+        WordPieces {
+            tokenizer,
+            window: model_tokens.saturating_sub(2),
+        }
+    }
+
+    pub fn read(&self, text: &str) -> Reading {
+        let pieces = self
+            .tokenizer
+            .encode_fast(text, false)
+            .map(|encoding| encoding.len())
+            .unwrap_or_default();
+        Reading {
+            word_pieces: pieces.min(self.window),
+            truncated: pieces > self.window,
+        }
+    }
+}
