@@ -72,6 +72,21 @@ async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
         );
         still_serves(&app).await;
     }
+    // Tokens the parser does not read as strings or comments hide nothing from the check.
+    for open in ["#\r", "\"\"\"\"", "\"\r"] {
+        let query = format!(
+            "{{ __typename(x: {open}{}1{}) }}",
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
+        let (_, body) = post(&app, &json!({ "query": query })).await;
+        assert_eq!(
+            error_code(&body),
+            "NESTING_LIMIT_EXCEEDED",
+            "after {open:?}"
+        );
+        still_serves(&app).await;
+    }
     for depth in [limit + 1, 1_500, 10_000] {
         let response = app
             .client

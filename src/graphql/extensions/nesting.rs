@@ -13,9 +13,13 @@ use async_graphql::Value;
 /// How deep `text` nests `{`, `[` and `(` outside strings and comments, stopping as soon as
 /// it passes `limit` (so the answer is exact up to `limit` and `limit + 1` beyond it).
 ///
-/// The lexer rules are GraphQL's: `"…"` strings with backslash escapes, `"""…"""` block
-/// strings (where only `\"""` escapes), and `#` comments to the end of the line. Unbalanced
-/// brackets are the parser's to report; this only measures.
+/// The lexer rules are GraphQL's as async-graphql's grammar has them: `"…"` strings with
+/// backslash escapes that end before a line terminator, `"""…"""` block strings (where only
+/// `\"""` escapes), and `#` comments up to `\n` or `\r`. Where a string or block string is
+/// not closed, the parser does not read it as one either (it falls back to shorter tokens), so
+/// scanning resumes just after its opening quote: brackets may be counted that the parser
+/// would not see as nesting, never the other way round. Unbalanced brackets are the parser's
+/// to report; this only measures.
 pub fn text_depth(text: &str, limit: usize) -> usize {
     let bytes = text.as_bytes();
     let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
@@ -33,48 +37,50 @@ pub fn text_depth(text: &str, limit: usize) -> usize {
                 depth = depth.saturating_sub(1);
                 at += 1;
             }
-            b'#' => at = skip_past(bytes, at, b"\n"),
-            b'"' if bytes[at..].starts_with(b"\"\"\"") => at = skip_block_string(bytes, at + 3),
-            b'"' => at = skip_string(bytes, at + 1),
+            b'#' => {
+                at = bytes[at..]
+                    .iter()
+                    .position(|b| matches!(b, b'\n' | b'\r'))
+                    .map_or(bytes.len(), |end| at + end);
+            }
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                at = block_string_end(bytes, at + 3).unwrap_or(at + 1);
+            }
+            b'"' => at = string_end(bytes, at + 1).unwrap_or(at + 1),
             _ => at += 1,
         }
     }
     deepest
 }
 
-/// Index just past the first `needle` at or after `from` (the end when there is none).
-fn skip_past(bytes: &[u8], from: usize, needle: &[u8]) -> usize {
-    bytes[from..]
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .map_or(bytes.len(), |found| from + found + needle.len())
-}
-
-/// Index just past the closing quote of a `"…"` string whose body starts at `from`. A string
-/// cannot span lines, so a newline ends an unterminated one (the parser then reports it).
-fn skip_string(bytes: &[u8], mut at: usize) -> usize {
+/// Index just past the closing quote of a `"…"` string whose body starts at `at`, or `None`
+/// when a line terminator or the end comes first (not a string to the parser).
+fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
     while at < bytes.len() {
         match bytes[at] {
+            b'\\' if matches!(bytes.get(at + 1), Some(b'\n' | b'\r') | None) => return None,
             b'\\' => at += 2,
-            b'"' | b'\n' => return at + 1,
+            b'"' => return Some(at + 1),
+            b'\n' | b'\r' => return None,
             _ => at += 1,
         }
     }
-    bytes.len()
+    None
 }
 
-/// Index just past the `"""` closing a block string whose body starts at `from`.
-fn skip_block_string(bytes: &[u8], mut at: usize) -> usize {
+/// Index just past the `"""` closing a block string whose body starts at `at`, or `None` when
+/// there is none.
+fn block_string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
     while at < bytes.len() {
         if bytes[at..].starts_with(b"\\\"\"\"") {
             at += 4;
         } else if bytes[at..].starts_with(b"\"\"\"") {
-            return at + 3;
+            return Some(at + 3);
         } else {
             at += 1;
         }
     }
-    bytes.len()
+    None
 }
 
 /// How deep a value (variables, extensions) nests lists and objects, counting itself as 1
@@ -124,8 +130,23 @@ mod tests {
             2
         );
         assert_eq!(text_depth("# {{{{{{\n{ a }", 64), 1);
-        // An unterminated string ends at the line's end; what follows still counts.
-        assert_eq!(text_depth("{ a(x: \"[[[\n[[ }", 64), 4);
+        assert_eq!(text_depth("# {{{{{{\r{ a }", 64), 1);
+    }
+
+    /// Where the parser would not read a string or comment, neither does the scan: found by a
+    /// review, each of these hid 5,000 levels that overflowed the stack.
+    #[test]
+    fn unterminated_strings_and_carriage_returns_hide_nothing() {
+        let deep =
+            |open: &str| format!("{{ a(x: {open}{}1{}) }}", "[".repeat(200), "]".repeat(200));
+        // A comment ends at a lone carriage return.
+        assert!(text_depth(&deep("#\r"), 64) > 64);
+        // An unclosed block string is read as an empty string and a quote.
+        assert!(text_depth(&deep("\"\"\"\""), 64) > 64);
+        // An unclosed string, cut by a line terminator.
+        assert!(text_depth(&deep("\"\r"), 64) > 64);
+        assert!(text_depth(&deep("\"\n"), 64) > 64);
+        assert!(text_depth(&deep("\""), 64) > 64);
     }
 
     #[test]
