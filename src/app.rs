@@ -15,7 +15,9 @@ use crate::disk::DiskGuard;
 use crate::embed::{Embedder, FastEmbedder, WordPieces};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, router};
-use crate::ingest::{Chunker, IngestEvents, recover_interrupted_writes, spawn_periodic_recovery};
+use crate::ingest::{
+    Chunker, InFlightWrites, IngestEvents, recover_interrupted_writes, spawn_periodic_recovery,
+};
 use crate::ratelimit::RateLimiter;
 use crate::services::Services;
 use crate::store::{MetadataStore, StoreError};
@@ -100,7 +102,7 @@ impl Backends {
         // Before anything writes to the data directory: opening the index on a full disk
         // would die of SIGBUS rather than fail.
         let disk = DiskGuard::for_config(&config);
-        let space = disk.check_writable()?;
+        let space = disk.check()?;
         tracing::info!(
             available_mib = space.available_bytes >> 20,
             unbacked_mib = space.unbacked_bytes >> 20,
@@ -160,6 +162,7 @@ impl Backends {
             keys,
             limiter,
             ingest_events: IngestEvents::new(),
+            in_flight: InFlightWrites::default(),
         };
         // The embedded index has no other writer than this process, so every write still
         // recorded as pending was cut short by the last one's end; a shared index waits for

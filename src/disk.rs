@@ -112,17 +112,24 @@ impl DiskGuard {
         })
     }
 
-    /// `Ok` when a write may go ahead; the reason otherwise.
-    pub fn check_writable(&self) -> Result<DiskSpace, DiskError> {
+    /// `Ok` when writes may go ahead; the reason otherwise (readiness, the optimiser, start-up).
+    pub fn check(&self) -> Result<DiskSpace, DiskError> {
         let space = self.measure()?;
         if !space.allows_writes() {
-            metrics::counter!("selfrag_writes_refused_disk_total").increment(1);
             return Err(DiskError::BelowReserve {
                 path: self.data_dir.clone(),
                 space,
             });
         }
         Ok(space)
+    }
+
+    /// [`check`](Self::check) before a client's write; refusals are counted in
+    /// `selfrag_writes_refused_disk_total`.
+    pub fn check_writable(&self) -> Result<DiskSpace, DiskError> {
+        self.check().inspect_err(|_| {
+            metrics::counter!("selfrag_writes_refused_disk_total").increment(1);
+        })
     }
 }
 

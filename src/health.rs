@@ -85,7 +85,7 @@ pub async fn readiness(services: &Services) -> HealthReport {
     let disk = async {
         let disk = services.disk.clone();
         let mut check = check(async move {
-            tokio::task::spawn_blocking(move || disk.check_writable())
+            tokio::task::spawn_blocking(move || disk.check())
                 .await
                 .map_err(|err| err.to_string())?
                 .map_err(|err| err.to_string())

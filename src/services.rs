@@ -8,7 +8,7 @@ use crate::cache::Caches;
 use crate::config::Config;
 use crate::disk::DiskGuard;
 use crate::embed::{Embedder, WordPieces};
-use crate::ingest::{Chunker, IngestContext, IngestEvents};
+use crate::ingest::{Chunker, InFlightWrites, IngestContext, IngestEvents};
 use crate::ratelimit::RateLimiter;
 use crate::search::{CachedSearch, SearchContext};
 use crate::store::MetadataStore;
@@ -39,6 +39,8 @@ pub struct Services {
     pub limiter: Arc<RateLimiter>,
     /// Progress of ingests, for the `ingestProgress` subscription.
     pub ingest_events: IngestEvents,
+    /// Writes running in this process, which recovery leaves alone.
+    pub in_flight: InFlightWrites,
 }
 
 impl Services {
@@ -52,6 +54,7 @@ impl Services {
             chunker: Arc::clone(&self.chunker),
             generation: Arc::clone(&self.cache.generation),
             events: self.ingest_events.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 

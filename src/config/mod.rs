@@ -181,6 +181,7 @@ impl Config {
         self.rate_limit.validate()?;
         self.http.validate()?;
         self.telemetry.validate()?;
+        self.storage.validate()?;
         Ok(())
     }
 

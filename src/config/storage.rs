@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{ConfigError, invalid};
+
 /// Keeping the data directory writable and the index consistent with the rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -25,5 +27,18 @@ impl Default for StorageConfig {
             min_free_bytes: 256 * 1024 * 1024,
             interrupted_write_grace_secs: 600,
         }
+    }
+}
+
+impl StorageConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        // Shorter, and recovery could take a slow write that is still running for a crashed one.
+        if self.interrupted_write_grace_secs < 60 {
+            return Err(invalid(
+                "storage.interrupted_write_grace_secs",
+                "must be at least 60 (longer than any write takes)",
+            ));
+        }
+        Ok(())
     }
 }

@@ -26,6 +26,7 @@ use super::auth::presented_key;
 use super::csrf::prevent_csrf;
 use super::middleware::GraphqlOutcome;
 use super::reply::{refusal, set_rate_limit_headers, status_of};
+use super::server::ConnectionPermit;
 use crate::auth::Caller;
 use crate::error::ErrorCode;
 use crate::graphql::extensions::{OperationSlot, TimingRequested, ViaGet};
@@ -239,6 +240,7 @@ fn refused_status(response: &async_graphql::Response) -> StatusCode {
 async fn subscriptions(
     State(state): State<HttpState>,
     Extension(caller): Extension<Caller>,
+    permit: Option<Extension<ConnectionPermit>>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -246,7 +248,9 @@ async fn subscriptions(
     let services = state.services.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
+        .on_upgrade(move |stream| async move {
+            // The socket stays counted against `http.max_connections` while it is open.
+            let _permit = permit;
             GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let mut caller = caller;
@@ -263,6 +267,7 @@ async fn subscriptions(
                     Ok(data)
                 })
                 .serve()
+                .await
         })
 }
 

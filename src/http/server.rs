@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
 use crate::config::HttpConfig;
@@ -135,10 +135,7 @@ pub async fn serve(
             idle_timeout: limits.idle_timeout,
             stop: stop_rx.clone(),
         };
-        tokio::spawn(async move {
-            connection.run(stream).await;
-            drop(permit);
-        });
+        tokio::spawn(connection.run(stream, Arc::new(permit)));
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -147,6 +144,12 @@ pub async fn serve(
     let _ = permits.acquire_many(all).await;
     Ok(())
 }
+
+/// A connection's place under `http.max_connections`, in every request's extensions. An
+/// upgraded connection (a WebSocket) outlives its HTTP serving, so the upgrade handler keeps a
+/// clone for as long as the socket is open.
+#[derive(Clone)]
+pub struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 struct Connection {
     builder: Arc<Builder<TokioExecutor>>,
@@ -157,14 +160,18 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, stream: tokio::net::TcpStream) {
+    /// Serves the connection; `permit` is its place under the cap, given back when the last of
+    /// the connection and any WebSocket upgraded from it ends.
+    async fn run(mut self, stream: tokio::net::TcpStream, permit: Arc<OwnedSemaphorePermit>) {
         let activity = Arc::new(Activity::new());
         let service = {
             let activity = Arc::clone(&activity);
             let router = self.router.clone();
             let peer = self.peer;
+            let permit = ConnectionPermit(permit);
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(permit.clone());
                 let busy = activity.begin();
                 let router = router.clone();
                 async move {

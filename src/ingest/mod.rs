@@ -33,4 +33,45 @@ pub struct IngestContext {
     pub chunker: Arc<Chunker>,
     pub generation: Arc<CorpusGeneration>,
     pub events: IngestEvents,
+    /// Documents this process is writing right now, which recovery leaves alone.
+    pub in_flight: InFlightWrites,
+}
+
+/// The documents this process is writing or deleting at the moment. Recovery skips them: a
+/// write's pending record may be older than the grace period while the write still runs.
+/// A std mutex: held for a hash-set insert or lookup, never across an await.
+#[derive(Clone, Default)]
+pub struct InFlightWrites(Arc<std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>>);
+
+impl InFlightWrites {
+    /// Marks `document_id` as being written until the returned guard is dropped.
+    pub fn enter(&self, document_id: uuid::Uuid) -> InFlightGuard {
+        self.lock().insert(document_id);
+        InFlightGuard {
+            writes: self.clone(),
+            document_id,
+        }
+    }
+
+    pub fn contains(&self, document_id: uuid::Uuid) -> bool {
+        self.lock().contains(&document_id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<uuid::Uuid>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Removes its document from the in-flight set when the write ends, however it ends.
+pub struct InFlightGuard {
+    writes: InFlightWrites,
+    document_id: uuid::Uuid,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.writes.lock().remove(&self.document_id);
+    }
 }

@@ -228,6 +228,7 @@ pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<Inges
 
     // Committed before the index is touched; the rows' own transaction removes it. Left
     // behind by a crash, it tells recovery to remove the vectors written below.
+    let _writing = ctx.in_flight.enter(id);
     ctx.store.record_pending_write(id).await?;
     let pending = match ctx.store.begin_insert(new, stored_chunks).await {
         Ok(pending) => pending,
@@ -301,6 +302,7 @@ pub async fn delete_document(ctx: &IngestContext, id: Uuid) -> Result<bool> {
     }
     ctx.disk.check_writable()?;
     // A crash after the vectors go leaves this record; recovery then removes the rows too.
+    let _deleting = ctx.in_flight.enter(id);
     ctx.store.record_pending_write(id).await?;
     ctx.index.delete_document(id).await?;
     match ctx.store.delete_document(id).await? {

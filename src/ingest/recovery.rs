@@ -13,18 +13,41 @@ use crate::error::Result;
 
 use super::IngestContext;
 
-/// Rolls back every write recorded before `started_before`; returns how many.
+/// Rolls back every write recorded before `started_before` that no writer is still running;
+/// returns how many. A record is claimed first (on PostgreSQL a live writer's transaction holds
+/// it locked, in this process the in-flight set names it), so recovery never removes the
+/// vectors of a write that is about to commit.
 pub async fn recover_interrupted_writes(
     ctx: &IngestContext,
     started_before: DateTime<Utc>,
 ) -> Result<usize> {
     let pending = ctx.store.pending_writes(started_before).await?;
-    for &document_id in &pending {
-        ctx.index.delete_document(document_id).await?;
-        let removed_rows = ctx.store.delete_document(document_id).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    // Removing vectors writes to the index: not on a disk short of space.
+    ctx.disk.check()?;
+    let mut recovered = 0;
+    for document_id in pending {
+        if ctx.in_flight.contains(document_id) {
+            continue;
+        }
+        let Some(claim) = ctx
+            .store
+            .claim_pending_write(document_id, started_before)
+            .await?
+        else {
+            continue;
+        };
+        if let Err(err) = ctx.index.delete_document(document_id).await {
+            claim.release().await;
+            return Err(err.into());
+        }
+        let removed_rows = claim.settle().await?;
         if let Some(generation) = removed_rows {
             ctx.generation.advanced(generation).await;
         }
+        recovered += 1;
         metrics::counter!("selfrag_interrupted_writes_recovered_total").increment(1);
         tracing::warn!(
             document = %document_id,
@@ -33,7 +56,7 @@ pub async fn recover_interrupted_writes(
              and rows are removed; ingest it again"
         );
     }
-    Ok(pending.len())
+    Ok(recovered)
 }
 
 /// Recovers, every minute, the writes older than `grace` (`storage.interrupted_write_grace_secs`: a

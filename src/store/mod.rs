@@ -151,6 +151,37 @@ pub struct MetadataStore {
     db: DatabaseConnection,
 }
 
+/// An interrupted write's record, held by recovery; see [`MetadataStore::claim_pending_write`].
+pub struct ClaimedWrite {
+    transaction: DatabaseTransaction,
+    document_id: Uuid,
+}
+
+impl ClaimedWrite {
+    /// Once the document's vectors are gone: removes its rows (if the write was a delete that
+    /// had not finished) and the record, in one transaction. Returns the new corpus generation
+    /// when rows were removed.
+    pub async fn settle(self) -> Result<Option<u64>, StoreError> {
+        let transaction = self.transaction;
+        let removed = document::Entity::delete_by_id(self.document_id)
+            .exec(&transaction)
+            .await?;
+        forget_pending_write(&transaction, self.document_id).await?;
+        let generation = if removed.rows_affected > 0 {
+            Some(bump_generation(&transaction).await?)
+        } else {
+            None
+        };
+        transaction.commit().await?;
+        Ok(generation)
+    }
+
+    /// Gives the record back untouched (recovery could not remove the vectors this time).
+    pub async fn release(self) {
+        let _ = self.transaction.rollback().await;
+    }
+}
+
 /// Rows that an insert has written but not yet committed; see [`MetadataStore::begin_insert`].
 pub struct PendingInsert {
     transaction: DatabaseTransaction,
@@ -309,6 +340,12 @@ impl MetadataStore {
     ) -> Result<PendingInsert, InsertError> {
         let transaction = self.db.begin().await.map_err(StoreError::from)?;
         let doc = new.document;
+        // First, so that on PostgreSQL the record stays row-locked until this transaction ends:
+        // recovery skips a record a live writer holds (`claim_pending_write`).
+        if let Err(err) = forget_pending_write(&transaction, doc.id).await {
+            let _ = transaction.rollback().await;
+            return Err(StoreError::from(err).into());
+        }
         let row = document::ActiveModel {
             id: Set(doc.id),
             title: Set(doc.title),
@@ -360,7 +397,6 @@ impl MetadataStore {
                 .exec(&transaction)
                 .await?;
             }
-            forget_pending_write(&transaction, doc.id).await?;
             bump_generation(&transaction).await
         }
         .await;
@@ -525,6 +561,37 @@ impl MetadataStore {
             .into_iter()
             .map(|row| row.document_id)
             .collect())
+    }
+
+    /// Takes the record of an interrupted write for recovery: `None` when it is gone, younger
+    /// than `started_before`, or (PostgreSQL) locked by the transaction of a writer that is
+    /// still running. The claim holds the record until it is settled or released.
+    pub async fn claim_pending_write(
+        &self,
+        document_id: Uuid,
+        started_before: DateTime<Utc>,
+    ) -> Result<Option<ClaimedWrite>, StoreError> {
+        use sea_orm::sea_query::{LockBehavior, LockType};
+        let transaction = self.db.begin().await?;
+        let found = pending_write::Entity::find_by_id(document_id)
+            .filter(pending_write::Column::StartedAt.lte(started_before))
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .one(&transaction)
+            .await;
+        match found {
+            Ok(Some(_)) => Ok(Some(ClaimedWrite {
+                transaction,
+                document_id,
+            })),
+            Ok(None) => {
+                transaction.rollback().await?;
+                Ok(None)
+            }
+            Err(err) => {
+                let _ = transaction.rollback().await;
+                Err(err.into())
+            }
+        }
     }
 
     /// Removes the record of a write whose outcome is settled (its vectors are gone again).

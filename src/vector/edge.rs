@@ -130,7 +130,7 @@ impl EdgeIndex {
                     .await
                     .is_ok()
                 {}
-                if let Err(err) = disk.check_writable() {
+                if let Err(err) = disk.check() {
                     tracing::warn!(error = %err, "vector index optimisation skipped");
                     continue;
                 }

@@ -57,8 +57,6 @@ async fn points_without_rows_never_take_a_result_slot(backend: Backend) {
     assert_eq!(result["hits"][0]["document"]["id"], real_id, "{result}");
 }
 
-on_every_backend!(points_without_rows_never_take_a_result_slot);
-
 /// `selfrag serve` as a child process, stopped at a fault point (debug builds only).
 struct Child {
     process: std::process::Child,
@@ -311,3 +309,75 @@ async fn a_full_disk_refuses_writes_keeps_searching_and_recovers_without_a_resta
         "{err}"
     );
 }
+
+/// Recovery never takes a write that is still running for an interrupted one: in this process
+/// the in-flight set names it; on PostgreSQL, another replica's running write holds its record
+/// locked until its rows commit.
+async fn recovery_leaves_running_writes_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let services = app.services();
+    let context = services.ingest_context();
+    let id = Uuid::new_v4();
+    let later = chrono::Utc::now() + chrono::Duration::minutes(5);
+
+    // Running here: recorded, and in the in-flight set.
+    let writing = context.in_flight.enter(id);
+    services
+        .store
+        .record_pending_write(id)
+        .await
+        .expect("recorded");
+    let recovered = selfrag::ingest::recover_interrupted_writes(&context, later)
+        .await
+        .expect("recovery runs");
+    assert_eq!(recovered, 0, "took a write this process is running");
+    drop(writing);
+
+    if backend == Backend::Postgres {
+        // Running elsewhere: its rows' transaction holds the record.
+        let document = selfrag::store::Document {
+            id,
+            title: None,
+            source: None,
+            doc_type: None,
+            author: None,
+            tags: Vec::new(),
+            metadata: None,
+            content_hash: format!("{id}"),
+            chunk_count: 0,
+            created_at: selfrag::store::now(),
+        };
+        let running = services
+            .store
+            .begin_insert(
+                selfrag::store::NewDocument {
+                    document,
+                    content: "x".into(),
+                },
+                Vec::new(),
+            )
+            .await
+            .unwrap_or_else(|err| panic!("insert begun: {err}"));
+        let claim = services
+            .store
+            .claim_pending_write(id, later)
+            .await
+            .expect("claim runs");
+        assert!(
+            claim.is_none(),
+            "claimed a record a running transaction holds"
+        );
+        running.rollback().await.expect("rolled back");
+    }
+
+    // Once nothing runs it, the record is recovered.
+    let recovered = selfrag::ingest::recover_interrupted_writes(&context, later)
+        .await
+        .expect("recovery runs");
+    assert_eq!(recovered, 1);
+}
+
+on_every_backend!(
+    points_without_rows_never_take_a_result_slot,
+    recovery_leaves_running_writes_alone
+);

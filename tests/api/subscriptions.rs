@@ -217,3 +217,35 @@ async fn app_services_key(app: &TestApp) -> String {
         .expect("key created")
         .secret
 }
+
+/// An open WebSocket holds its place under `http.max_connections` after the upgrade, so idle
+/// sockets cannot exhaust the descriptors the cap protects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_websockets_count_against_the_connection_cap() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.http.max_connections = 2).await;
+    let first = connect(&app, json!({})).await.expect("first socket");
+    let second = connect(&app, json!({})).await.expect("second socket");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let live = format!("{}/health/live", app.base_url);
+    let waited = client
+        .get(&live)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(
+        waited.is_err(),
+        "served while two sockets fill a cap of two"
+    );
+    drop(first);
+    let served = client
+        .get(&live)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("served once a socket closed");
+    assert!(served.status().is_success());
+    drop(second);
+}
