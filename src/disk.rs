@@ -133,8 +133,8 @@ impl DiskGuard {
     }
 }
 
-/// The bytes files under `dir` claim beyond what they have allocated. Walks with an explicit
-/// stack; a file that vanishes mid-walk (the optimiser replaces segments) is skipped.
+/// The bytes of the holes in the files under `dir`. Walks with an explicit stack; a file that
+/// vanishes mid-walk (the optimiser replaces segments) is skipped.
 fn unbacked_bytes(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0u64;
     let mut pending = vec![dir.to_path_buf()];
@@ -152,11 +152,45 @@ fn unbacked_bytes(dir: &Path) -> std::io::Result<u64> {
             if metadata.is_dir() {
                 pending.push(entry.path());
             } else if metadata.is_file() {
-                total += metadata.len().saturating_sub(metadata.blocks() * 512);
+                total += holes(&entry.path(), &metadata);
             }
         }
     }
     Ok(total)
+}
+
+/// The bytes of a file's holes, found with `SEEK_HOLE`/`SEEK_DATA`: compressed data
+/// (ZFS, btrfs) also takes fewer blocks than its length, but it is data, not a hole a write
+/// would have to allocate. Where the filesystem cannot say, size less allocated blocks.
+fn holes(path: &Path, metadata: &std::fs::Metadata) -> u64 {
+    use rustix::fs::{SeekFrom, seek};
+    let len = metadata.len();
+    let estimate = len.saturating_sub(metadata.blocks() * 512);
+    if estimate == 0 {
+        return 0; // fully allocated: nothing to look for
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return estimate;
+    };
+    let (mut at, mut total) = (0u64, 0u64);
+    while at < len {
+        let hole = match seek(&file, SeekFrom::Hole(at)) {
+            Ok(hole) => hole,
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(_) => return estimate,
+        };
+        if hole >= len {
+            break;
+        }
+        let data = match seek(&file, SeekFrom::Data(hole)) {
+            Ok(data) => data.min(len),
+            Err(rustix::io::Errno::NXIO) => len, // a hole to the end
+            Err(_) => return estimate,
+        };
+        total += data - hole;
+        at = data;
+    }
+    total
 }
 
 #[cfg(test)]
@@ -171,6 +205,22 @@ mod tests {
         std::fs::write(dir.path().join("dense"), vec![1u8; 1 << 20]).expect("write");
         let unbacked = unbacked_bytes(dir.path()).expect("walk");
         assert!((63 * MIB..=64 * MIB).contains(&unbacked), "{unbacked}");
+    }
+
+    #[test]
+    fn holes_between_data_are_counted_and_data_is_not() {
+        use std::io::{Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gappy");
+        let mut file = std::fs::File::create(&path).expect("create");
+        file.write_all(&vec![1u8; 1 << 20]).expect("write");
+        file.seek(SeekFrom::Start(4 << 20)).expect("seek");
+        file.write_all(&vec![1u8; 1 << 20]).expect("write");
+        file.set_len(8 << 20).expect("extend");
+        file.sync_all().expect("sync");
+        let metadata = std::fs::metadata(&path).expect("metadata");
+        let found = holes(&path, &metadata);
+        assert!((5 * MIB..=6 * MIB).contains(&found), "{found}");
     }
 
     #[test]
