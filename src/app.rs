@@ -121,15 +121,14 @@ impl Backends {
             }
         };
         let files = crate::embed::ModelFiles::locate(&config.model)?;
+        // Parsed once: the chunker and the query measure share the model's tokenizer.
+        let tokenizer = files.load_tokenizer()?;
         let chunker = Chunker::new(
-            files.load_tokenizer()?,
+            tokenizer.clone(),
             config.chunk.max_tokens,
             config.chunk.overlap_tokens,
         )?;
-        let word_pieces = Arc::new(WordPieces::new(
-            files.load_tokenizer()?,
-            config.model.max_tokens,
-        ));
+        let word_pieces = Arc::new(WordPieces::new(tokenizer, config.model.max_tokens));
         let store = MetadataStore::connect(&config.database_url(), &config.database).await?;
         let (index, background) = match overrides.index {
             Some(index) => (index, Vec::new()),

@@ -23,6 +23,7 @@ pub struct Reading {
 
 impl WordPieces {
     /// `model_tokens` is the model's window, special tokens included (`model.max_tokens`).
+    /// The model files' tokenizer enables truncation and padding; both are switched off here.
     pub fn new(mut tokenizer: Tokenizer, model_tokens: usize) -> Self {
         tokenizer.with_truncation(None).ok();
         tokenizer.with_padding(None);
@@ -32,12 +33,21 @@ impl WordPieces {
         }
     }
 
-    pub fn read(&self, text: &str) -> Reading {
-        let pieces = self
-            .tokenizer
+    /// The tokenizer, measuring whole texts (for sizing chunks with it).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Word pieces in `text`, without special tokens, however many.
+    pub fn count(&self, text: &str) -> usize {
+        self.tokenizer
             .encode_fast(text, false)
             .map(|encoding| encoding.len())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    pub fn read(&self, text: &str) -> Reading {
+        let pieces = self.count(text);
         Reading {
             word_pieces: pieces.min(self.window),
             truncated: pieces > self.window,

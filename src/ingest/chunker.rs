@@ -8,6 +8,8 @@
 use text_splitter::{ChunkConfig, ChunkConfigError, TextSplitter};
 use tokenizers::Tokenizer;
 
+use crate::embed::WordPieces;
+
 /// One piece of a document, as embedded and stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextChunk {
@@ -23,27 +25,27 @@ pub struct TextChunk {
 
 pub struct Chunker {
     splitter: TextSplitter<Tokenizer>,
-    counter: Tokenizer,
+    pieces: WordPieces,
     max_tokens: usize,
 }
 
 impl Chunker {
     pub fn new(
-        mut tokenizer: Tokenizer,
+        tokenizer: Tokenizer,
         max_tokens: usize,
         overlap_tokens: usize,
     ) -> Result<Self, ChunkConfigError> {
-        // The tokenizer.json of sentence-transformers models enables truncation and padding;
-        // sizing must see the real length of every candidate chunk.
-        tokenizer.with_truncation(None).ok();
-        tokenizer.with_padding(None);
+        // Sizing must see the real length of every candidate chunk: `WordPieces` switches off
+        // the truncation and padding the model's tokenizer.json enables. A chunk's window is
+        // its pieces plus [CLS] and [SEP].
+        let pieces = WordPieces::new(tokenizer, max_tokens + 2);
         let config = ChunkConfig::new(max_tokens)
-            .with_sizer(tokenizer.clone())
+            .with_sizer(pieces.tokenizer().clone())
             .with_overlap(overlap_tokens)?
             .with_trim(true);
         Ok(Chunker {
             splitter: TextSplitter::new(config),
-            counter: tokenizer,
+            pieces,
             max_tokens,
         })
     }
@@ -54,10 +56,7 @@ impl Chunker {
 
     /// Word pieces in `text`, without special tokens.
     pub fn count_tokens(&self, text: &str) -> usize {
-        self.counter
-            .encode_fast(text, false)
-            .map(|encoding| encoding.len())
-            .unwrap_or_default()
+        self.pieces.count(text)
     }
 
     /// Splits `text`. Only whitespace between chunks is left out; every other character is in at

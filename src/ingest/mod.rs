@@ -9,9 +9,7 @@ mod recovery;
 pub use batch::{detached, ingest_in_order, validate_batch};
 pub use chunker::{Chunker, TextChunk};
 pub use events::{IngestEvent, IngestEvents, IngestStatus};
-pub use pipeline::{
-    IngestOutcome, IngestRequest, content_hash, delete_document, ingest, refuse_nul, validate,
-};
+pub use pipeline::{IngestOutcome, IngestRequest, content_hash, delete_document, ingest, validate};
 pub use recovery::{recover_interrupted_writes, spawn_periodic_recovery};
 
 use std::sync::Arc;

@@ -57,19 +57,6 @@ pub fn content_hash(content: &str) -> String {
 /// would make the same request succeed or fail depending on the deployment.
 pub fn validate(mut request: IngestRequest, limits: &Limits) -> Result<IngestRequest> {
     refuse_nul("content", &request.content)?;
-    for (name, value) in [
-        ("title", &request.title),
-        ("source", &request.source),
-        ("type", &request.doc_type),
-        ("author", &request.author),
-    ] {
-        if let Some(value) = value {
-            refuse_nul(name, value)?;
-        }
-    }
-    for tag in &request.tags {
-        refuse_nul("tag", tag)?;
-    }
     if let Some(metadata) = &request.metadata
         && json_has_nul(metadata)
     {
@@ -91,6 +78,7 @@ pub fn validate(mut request: IngestRequest, limits: &Limits) -> Result<IngestReq
         let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
+        refuse_nul(name, &value)?;
         if value.chars().count() > limits.max_field_chars {
             return Err(Error::bad_input(format!(
                 "{name} is longer than {} characters (limits.max_field_chars)",
@@ -136,7 +124,7 @@ pub fn validate(mut request: IngestRequest, limits: &Limits) -> Result<IngestReq
 }
 
 /// A `BAD_INPUT` naming `field` when `value` holds U+0000.
-pub fn refuse_nul(field: &str, value: &str) -> Result<()> {
+fn refuse_nul(field: &str, value: &str) -> Result<()> {
     match value.find('\0') {
         Some(at) => Err(Error::bad_input(format!(
             "{field} contains the character U+0000 at byte {at}, which cannot be stored; remove it"

@@ -251,7 +251,8 @@ async fn compute(
         // must not take a result slot: ask the index for more until the page is full, the
         // index has no more, or the rounds run out.
         let exhausted = found < fetch;
-        if hits.len() >= request.limit || exhausted || round == MAX_FETCH_ROUNDS {
+        let widest = fetch >= request.limit + MAX_EXTRA_POINTS;
+        if hits.len() >= request.limit || exhausted || widest || round == MAX_FETCH_ROUNDS {
             hits.truncate(request.limit);
             return Ok(CachedSearch {
                 hits,

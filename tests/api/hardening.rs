@@ -34,6 +34,24 @@ fn nested_json(depth: usize) -> Value {
     value
 }
 
+/// The server's `host:port`, for raw TCP.
+fn address(app: &TestApp) -> &str {
+    app.base_url.trim_start_matches("http://")
+}
+
+/// Sends `request` as raw bytes (what HTTP clients will not build) and returns the start of
+/// the reply, or "" when none comes within 10 s. The server may close the connection before
+/// reading it all, so a failed write is not an error here.
+async fn first_reply(app: &TestApp, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address(app)).await.expect("connect");
+    let _ = stream.write_all(request).await;
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .map_or(0, |read| read.unwrap_or(0));
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
 async fn post(app: &TestApp, body: &Value) -> (u16, Value) {
     let response = app
         .client
@@ -106,8 +124,6 @@ async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
     }
     // 100,000 levels make a URL of 600 KB, more than HTTP clients will build: sent raw, it is
     // refused one way or another (never a 5xx, never a crash).
-    let addr = app.base_url.trim_start_matches("http://").to_owned();
-    let mut stream = TcpStream::connect(&addr).await.expect("connect");
     let target = format!(
         "/graphql?query={}",
         nested_query(100_000)
@@ -117,12 +133,7 @@ async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
     );
     let request =
         format!("GET {target} HTTP/1.1\r\nHost: x\r\nApollo-Require-Preflight: true\r\n\r\n");
-    let _ = stream.write_all(request.as_bytes()).await;
-    let mut answer = vec![0u8; 256];
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
-        .await
-        .map_or(0, |read| read.unwrap_or(0));
-    let answer = String::from_utf8_lossy(&answer[..n]);
+    let answer = first_reply(&app, request.as_bytes()).await;
     assert!(!answer.starts_with("HTTP/1.1 5"), "{answer}");
     still_serves(&app).await;
 }
@@ -255,26 +266,17 @@ async fn the_configured_body_and_content_limits_are_the_ones_in_force() {
         "{{\"query\":\"{{ __typename }}\",\"pad\":\"{}\"}}",
         "y".repeat(17 << 20)
     );
-    let addr = app.base_url.trim_start_matches("http://").to_owned();
-    let mut stream = TcpStream::connect(&addr).await.expect("connect");
     let head = format!(
         "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n",
         huge.len()
     );
-    stream.write_all(head.as_bytes()).await.expect("headers");
-    let mut answer = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
-        .await
-        .expect("answered without the body")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer[..n]);
+    let answer = first_reply(&app, head.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
-    drop(stream);
 
     // … or streamed without a length (chunked), cut off when the limit is reached.
-    let mut stream = TcpStream::connect(&addr).await.expect("connect");
+    let mut stream = TcpStream::connect(address(&app)).await.expect("connect");
     stream
         .write_all(
             b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
@@ -362,7 +364,7 @@ async fn a_client_trickling_its_headers_is_cut_off() {
         c.http.idle_timeout_ms = 120_000;
     })
     .await;
-    let addr = app.base_url.trim_start_matches("http://").to_owned();
+    let addr = address(&app);
     let mut slow = TcpStream::connect(&addr).await.expect("connect");
     slow.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
         .await
@@ -392,7 +394,7 @@ async fn idle_connections_are_closed_and_capped_below_the_descriptor_limit() {
         c.http.max_connections = 16;
     })
     .await;
-    let addr = app.base_url.trim_start_matches("http://").to_owned();
+    let addr = address(&app);
 
     // A keep-alive connection left idle after one request.
     let mut idle = TcpStream::connect(&addr).await.expect("connect");

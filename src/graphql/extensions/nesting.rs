@@ -86,18 +86,20 @@ fn block_string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
 /// How deep a value (variables, extensions) nests lists and objects, counting itself as 1
 /// when it is one; stops descending past `limit`, so the walk's own recursion is bounded.
 pub fn value_depth(value: &Value, limit: usize) -> usize {
-    let children: Box<dyn Iterator<Item = &Value>> = match value {
-        Value::List(items) => Box::new(items.iter()),
-        Value::Object(fields) => Box::new(fields.values()),
-        _ => return 0,
-    };
+    match value {
+        Value::List(items) => nested(items, limit),
+        Value::Object(fields) => nested(fields.values(), limit),
+        _ => 0,
+    }
+}
+
+/// 1 for a list or object, plus the deepest of its `children`, descending no further than
+/// `limit`.
+fn nested<'a>(children: impl IntoIterator<Item = &'a Value>, limit: usize) -> usize {
     if limit == 0 {
         return 1;
     }
-    1 + children
-        .map(|child| value_depth(child, limit - 1))
-        .max()
-        .unwrap_or(0)
+    1 + deepest(children, limit - 1)
 }
 
 /// The deepest of several values (the variables, or the extensions).
