@@ -215,8 +215,8 @@ async fn open_qdrant(
 ) -> Result<(Arc<dyn VectorIndex>, Vec<tokio::task::JoinHandle<()>>), StartError> {
     let options = crate::vector::QdrantOptions {
         url: url.to_owned(),
-        api_key: config.qdrant_api_key.clone(),
-        collection: config.qdrant_collection.clone(),
+        api_key: config.qdrant.api_key.clone(),
+        collection: config.qdrant.collection.clone(),
         settings: config.qdrant.clone(),
     };
     let index = crate::vector::QdrantIndex::connect(options, &identity).await?;

@@ -5,15 +5,13 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use async_graphql::{Enum, SimpleObject};
-
 use crate::cache::CacheAnalytics;
 use crate::services::Services;
 use crate::telemetry::{PoolStats, StatsWindow, SystemSnapshot};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Up,
@@ -24,7 +22,7 @@ pub enum CheckStatus {
     Disabled,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     pub status: CheckStatus,
@@ -33,7 +31,7 @@ pub struct Check {
     pub error: Option<String>,
 }
 
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Readiness {
     /// Every required dependency answers.
@@ -44,7 +42,7 @@ pub enum Readiness {
     Unavailable,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Checks {
     pub database: Check,
@@ -57,7 +55,7 @@ pub struct Checks {
     pub disk: Check,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
     pub status: Readiness,
@@ -146,7 +144,7 @@ async fn check<T, E: std::fmt::Display>(probe: impl Future<Output = Result<T, E>
     }
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseService {
     pub backend: String,
@@ -154,7 +152,7 @@ pub struct DatabaseService {
     pub pool: PoolStats,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedisService {
     pub check: Check,
@@ -164,7 +162,7 @@ pub struct RedisService {
     pub pool: Option<PoolStats>,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VectorIndexService {
     pub backend: String,
@@ -174,7 +172,7 @@ pub struct VectorIndexService {
     pub segments: Option<u64>,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmbedderService {
     pub check: Check,
@@ -183,7 +181,7 @@ pub struct EmbedderService {
 }
 
 /// Every dependency in detail.
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServicesReport {
     pub status: Readiness,
@@ -224,7 +222,7 @@ pub async fn services_report(services: &Services) -> ServicesReport {
     }
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pools {
     pub database: PoolStats,
@@ -232,7 +230,7 @@ pub struct Pools {
 }
 
 /// How the server is doing: the last minute of requests, the host, the pools, the cache.
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PerformanceReport {
     pub uptime_seconds: f64,

@@ -10,7 +10,8 @@
 //! - [`health`]: readiness, per-dependency detail and the performance report, for HTTP and GraphQL.
 //! - [`http`]: the axum router (GraphQL at `/graphql`, probes under `/health/`) and the
 //!   connection loop that bounds connections and their timeouts.
-//! - [`graphql`]: the schema (queries, mutations, per-request DataLoaders), independent of HTTP.
+//! - [`graphql`]: the schema (queries, mutations, subscriptions, per-request DataLoaders) and its
+//!   own object types, independent of HTTP.
 //! - [`ingest`]: validation, chunking (text-splitter sized in model tokens), the all-or-nothing
 //!   pipeline, and recovery of writes a crash cut short.
 //! - [`search`]: query validation, embedding, vector search.
@@ -31,8 +32,9 @@
 //!
 //! A request flows `http` → `graphql` → `search`/`ingest` → (`embed`, `store`, `vector`). A
 //! module refers only to modules below it (the order is in `tests/api/layering.rs`, which checks
-//! it). The inner modules know nothing of HTTP; some reporting types (cache analytics, health,
-//! telemetry) still derive their GraphQL shape where they are defined.
+//! it). The inner modules know nothing of HTTP or GraphQL: they expose plain Rust types, and
+//! `graphql` wraps or mirrors them (`graphql/types.rs` for documents and search,
+//! `graphql/reports.rs` for health, performance and cache analytics).
 
 pub mod app;
 pub mod auth;

@@ -21,14 +21,12 @@ pub use tiered::{CacheValue, Level, NamespaceSnapshot, TieredCache};
 
 use std::sync::Arc;
 
-use async_graphql::{Enum, SimpleObject};
-
 use crate::config::Config;
 use crate::redis::{BreakerState, RedisClient, RedisError};
 use crate::store::{MetadataStore, StoreError};
 
 /// The cache's namespaces, as clients name them.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheNamespace {
     /// Query embeddings (`emb`).
@@ -57,7 +55,7 @@ impl CacheNamespace {
 }
 
 /// L2 as the analytics show it.
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L2Status {
     pub state: L2State,
@@ -70,9 +68,8 @@ pub struct L2Status {
 }
 
 /// `DISABLED` (no Redis configured), `UP`, or `DOWN` (circuit breaker open: serving from L1).
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-#[graphql(name = "L2StateValue")] // the schema's name since before the two enums became one
 pub enum L2State {
     Disabled,
     Up,
@@ -89,7 +86,7 @@ impl From<BreakerState> for L2State {
 }
 
 /// Everything a dashboard shows about the cache.
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheAnalytics {
     pub namespaces: Vec<NamespaceSnapshot>,
@@ -101,7 +98,7 @@ pub struct CacheAnalytics {
 }
 
 /// What a clear removed from one namespace.
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClearedNamespace {
     pub namespace: CacheNamespace,

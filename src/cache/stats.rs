@@ -14,7 +14,7 @@ pub struct Counters {
 }
 
 /// A consistent-enough copy of the counters with the hit rates they imply.
-#[derive(async_graphql::SimpleObject, Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CounterSnapshot {
     pub l1_hits: u64,

@@ -51,7 +51,7 @@ impl CacheValue for String {
 }
 
 /// The cache's own sizes and settings, for analytics.
-#[derive(async_graphql::SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceSnapshot {
     pub namespace: CacheNamespace,

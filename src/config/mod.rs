@@ -53,12 +53,16 @@ pub struct Config {
     /// corpus generation shared by replicas, and shared rate limits.
     pub redis_url: Option<String>,
     /// A Qdrant server or cluster (`http://host:6334`, gRPC); when set, it replaces the
-    /// embedded vector index.
+    /// embedded vector index. Its API key and collection are in `qdrant`.
     pub qdrant_url: Option<String>,
-    pub qdrant_api_key: Option<String>,
-    /// The collection holding the chunk vectors; created on first start.
-    pub qdrant_collection: String,
     pub qdrant: QdrantSettings,
+    /// The names `qdrant.api_key` and `qdrant.collection` had before the `qdrant` section:
+    /// still read, with a warning, so existing deployments keep working. [`Config::load`]
+    /// moves them into `qdrant` and leaves these `None`.
+    #[serde(skip_serializing)]
+    pub qdrant_api_key: Option<String>,
+    #[serde(skip_serializing)]
+    pub qdrant_collection: Option<String>,
     /// Serve the frontend examples under `/examples/` (`SELFRAG_EXAMPLES=true`).
     pub examples: bool,
     /// Where the example pages are; relative paths are taken from the working directory.
@@ -86,9 +90,9 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             qdrant_url: None,
-            qdrant_api_key: None,
-            qdrant_collection: "selfrag_chunks".into(),
             qdrant: QdrantSettings::default(),
+            qdrant_api_key: None,
+            qdrant_collection: None,
             examples: false,
             examples_dir: PathBuf::from("frontend-examples"),
             model: ModelConfig::default(),
@@ -144,12 +148,44 @@ impl Config {
         if file.exists() {
             figment = figment.merge(Toml::file(&file));
         }
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(Env::prefixed("SELFRAG_").split("__").ignore(&["config"]))
             .extract()
             .map_err(Box::new)?;
+        config.adopt_renamed_keys()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Moves values given under a key's old name to the new one, warning once for each; both
+    /// names at once, with different values, is refused rather than guessed.
+    fn adopt_renamed_keys(&mut self) -> Result<(), ConfigError> {
+        if let Some(key) = self.qdrant_api_key.take() {
+            tracing::warn!("`qdrant_api_key` is now `qdrant.api_key` (SELFRAG_QDRANT__API_KEY)");
+            match &self.qdrant.api_key {
+                Some(new) if *new != key => {
+                    return Err(invalid(
+                        "qdrant.api_key",
+                        "also given under its old name `qdrant_api_key` with another value",
+                    ));
+                }
+                _ => self.qdrant.api_key = Some(key),
+            }
+        }
+        if let Some(collection) = self.qdrant_collection.take() {
+            tracing::warn!(
+                "`qdrant_collection` is now `qdrant.collection` (SELFRAG_QDRANT__COLLECTION)"
+            );
+            let default = QdrantSettings::default().collection;
+            if self.qdrant.collection != default && self.qdrant.collection != collection {
+                return Err(invalid(
+                    "qdrant.collection",
+                    "also given under its old name `qdrant_collection` with another value",
+                ));
+            }
+            self.qdrant.collection = collection;
+        }
+        Ok(())
     }
 
     /// The database URL in force: the configured one, or SQLite in the data directory.
@@ -205,9 +241,6 @@ impl Config {
                 "must start with http:// or https:// (Qdrant's gRPC port, usually 6334)",
             ));
         }
-        if self.qdrant_collection.is_empty() {
-            return Err(invalid("qdrant_collection", "must not be empty"));
-        }
         if let Some(url) = &self.redis_url
             && ![
                 "redis://",
@@ -253,6 +286,23 @@ mod tests {
             assert_eq!(config.data_dir, PathBuf::from("from-env"));
             assert_eq!(config.limits.max_search_limit, 7);
             assert_eq!(config.chunk.overlap_tokens, 10);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn old_qdrant_key_names_still_work_and_conflicts_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SELFRAG_QDRANT_COLLECTION", "old_name");
+            jail.set_env("SELFRAG_QDRANT_API_KEY", "secret");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.qdrant.collection, "old_name");
+            assert_eq!(config.qdrant.api_key.as_deref(), Some("secret"));
+            jail.set_env("SELFRAG_QDRANT__COLLECTION", "new_name");
+            let err = Config::load(None).expect_err("two names, two values");
+            assert!(err.to_string().contains("qdrant.collection"), "{err}");
+            jail.set_env("SELFRAG_QDRANT__COLLECTION", "old_name");
+            assert!(Config::load(None).is_ok(), "two names, one value");
             Ok(())
         });
     }

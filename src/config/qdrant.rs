@@ -1,14 +1,19 @@
-//! `qdrant`: how the Qdrant backend shapes its collection and requests.
+//! `qdrant`: which collection the Qdrant backend uses, and how it shapes it and its requests.
+//! The server's address is the top-level `qdrant_url`, beside `database_url` and `redis_url`.
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, all_positive};
+use super::{ConfigError, all_positive, invalid};
 
 /// How the Qdrant backend shapes its collection and its requests. The collection options apply
 /// when selfrag creates the collection; an existing one keeps its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QdrantSettings {
+    /// Sent with every request when the server requires one.
+    pub api_key: Option<String>,
+    /// The collection holding the chunk vectors; created on first start.
+    pub collection: String,
     /// Shards of a new collection (server default: one per node).
     pub shard_number: Option<u32>,
     /// Copies of each shard (server default: 1).
@@ -32,6 +37,8 @@ pub struct QdrantSettings {
 impl Default for QdrantSettings {
     fn default() -> Self {
         QdrantSettings {
+            api_key: None,
+            collection: "selfrag_chunks".into(),
             shard_number: None,
             replication_factor: None,
             write_consistency_factor: None,
@@ -70,6 +77,9 @@ pub enum ReadConsistency {
 
 impl QdrantSettings {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.collection.is_empty() {
+            return Err(invalid("qdrant.collection", "must not be empty"));
+        }
         all_positive(&[
             ("qdrant.upsert_batch", self.upsert_batch as u64),
             ("qdrant.timeout_ms", self.timeout_ms),

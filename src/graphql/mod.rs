@@ -7,6 +7,7 @@ pub mod extensions;
 mod loaders;
 mod mutation;
 mod query;
+mod reports;
 mod subscription;
 mod types;
 

@@ -4,9 +4,9 @@ use async_graphql::{Context, ID, Object};
 
 use super::access::{RoleGuard, spend};
 use super::errors::ApiResult;
+use super::reports::{CacheNamespace, ClearedNamespace};
 use super::types::{IngestInput, IngestResult, parse_id};
 use crate::auth::Role;
-use crate::cache::{CacheNamespace, ClearedNamespace};
 use crate::error::Error;
 use crate::ingest;
 use crate::ratelimit::BudgetKind;
@@ -76,8 +76,11 @@ impl Mutation {
         Ok(ctx
             .data_unchecked::<Services>()
             .cache
-            .clear(namespace)
-            .await)
+            .clear(namespace.map(Into::into))
+            .await
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Deletes a document with its chunks and vectors. NOT_FOUND when there is none.

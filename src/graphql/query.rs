@@ -10,13 +10,14 @@ use uuid::Uuid;
 use super::access::spend;
 use super::errors::ApiResult;
 use super::loaders::{DocumentKey, Loaders};
+use super::reports::{CacheAnalytics, HealthReport, PerformanceReport};
 use super::types::{
     CacheLevel, Chunk, CollectionStats, Document, DocumentFilter, Embedding, SearchFilter,
     SearchHit, SearchResult, parse_id,
 };
-use crate::cache::{CacheAnalytics, Level};
+use crate::cache::Level;
 use crate::error::Error;
-use crate::health::{self, HealthReport, PerformanceReport};
+use crate::health;
 use crate::ratelimit::BudgetKind;
 use crate::search::{self, SearchRequest};
 use crate::services::Services;
@@ -144,18 +145,26 @@ impl Query {
 
     /// Readiness and each dependency's check (the same as `GET /health/ready`).
     async fn health(&self, ctx: &Context<'_>) -> HealthReport {
-        health::readiness(ctx.data_unchecked::<Services>()).await
+        health::readiness(ctx.data_unchecked::<Services>())
+            .await
+            .into()
     }
 
     /// The last minute of requests, host and process figures, pools and cache (the same as
     /// `GET /health/metrics`).
     async fn performance_metrics(&self, ctx: &Context<'_>) -> PerformanceReport {
-        health::performance(ctx.data_unchecked::<Services>()).await
+        health::performance(ctx.data_unchecked::<Services>())
+            .await
+            .into()
     }
 
     /// Hits, misses, sizes and state of both cache levels, per namespace and overall.
     async fn cache_analytics(&self, ctx: &Context<'_>) -> CacheAnalytics {
-        ctx.data_unchecked::<Services>().cache.analytics().await
+        ctx.data_unchecked::<Services>()
+            .cache
+            .analytics()
+            .await
+            .into()
     }
 
     /// Sizes of the corpus and the model that embeds it.

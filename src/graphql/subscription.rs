@@ -9,9 +9,9 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::errors::ApiError;
-use crate::cache::CacheAnalytics;
+use super::reports::{CacheAnalytics, IngestStatus};
 use crate::error::Error;
-use crate::ingest::{IngestEvent, IngestStatus};
+use crate::ingest::IngestEvent;
 use crate::services::Services;
 
 /// Bounds of `cacheAnalytics(intervalMs)`: faster would only load the server, slower is polling.
@@ -44,7 +44,7 @@ impl IngestProgress {
             batch_id: event.batch_id,
             index: event.index,
             total: event.total,
-            status: event.status,
+            status: event.status.into(),
             document_id: event.document_id.map(|id| ID(id.to_string())),
             title: event.title,
             chunks_created: event.chunks_created,
@@ -76,7 +76,7 @@ impl Subscription {
             (services, ticks),
             |(services, mut ticks)| async move {
                 ticks.tick().await;
-                let analytics = services.cache.analytics().await;
+                let analytics: CacheAnalytics = services.cache.analytics().await.into();
                 Some((analytics, (services, ticks)))
             },
         ))

@@ -9,7 +9,7 @@ use uuid::Uuid;
 /// Events a slow listener may fall behind by before it loses some.
 const CAPACITY: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestStatus {
     /// Chunked, embedded and stored.
     Ingested,

@@ -11,7 +11,7 @@ pub use system::{SystemSampler, SystemSnapshot};
 
 /// A connection pool's occupancy (database, Redis). `waiting` is unknown for the database
 /// (sqlx does not expose it).
-#[derive(async_graphql::SimpleObject, Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolStats {
     pub max: u64,

@@ -8,8 +8,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_graphql::SimpleObject;
-
 /// How far back the window looks.
 const WINDOW: Duration = Duration::from_secs(60);
 /// Records kept at most; at high rates the window is shortened to these.
@@ -28,7 +26,7 @@ pub struct RequestRecord {
     pub request_id: Option<String>,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SlowRequest {
     pub route: String,
@@ -39,7 +37,7 @@ pub struct SlowRequest {
     pub seconds_ago: f64,
 }
 
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationStats {
     pub name: String,
@@ -51,7 +49,7 @@ pub struct OperationStats {
 }
 
 /// The last minute, summarised.
-#[derive(SimpleObject, Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsWindow {
     pub window_seconds: f64,

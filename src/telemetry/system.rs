@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use async_graphql::SimpleObject;
 use sysinfo::{Disks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-#[derive(SimpleObject, Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SystemSnapshot {
     /// All cores, 0–100.
@@ -23,7 +22,6 @@ pub struct SystemSnapshot {
     pub process_rss_bytes: u64,
     pub process_open_files: u64,
     /// Seconds since the sample was taken.
-    #[graphql(skip)]
     #[serde(skip)]
     pub taken_at: Option<std::time::Instant>,
 }

@@ -424,8 +424,8 @@ impl TestCollection {
     /// Points a configuration at this collection.
     pub fn apply(&self, config: &mut Config) {
         config.qdrant_url = Some(self.url.clone());
-        config.qdrant_api_key = self.api_key.clone();
-        config.qdrant_collection = self.name.clone();
+        config.qdrant.api_key = self.api_key.clone();
+        config.qdrant.collection = self.name.clone();
     }
 }
 
