@@ -27,7 +27,6 @@ use selfrag::ingest::{self, IngestRequest};
 use selfrag::redis::RedisClient;
 use selfrag::search::{self, SearchRequest};
 use selfrag::services::Services;
-use selfrag::vector::VectorFilter;
 use serde_json::json;
 
 fn config(data_dir: &std::path::Path) -> Config {
@@ -62,12 +61,7 @@ async fn ingest_text(services: &Services, content: String) -> ingest::IngestOutc
 }
 
 fn top_ten(query: String) -> SearchRequest {
-    SearchRequest {
-        query,
-        limit: 10,
-        threshold: None,
-        filter: VectorFilter::default(),
-    }
+    SearchRequest::new(query, 10)
 }
 
 fn corpus() -> Vec<String> {

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use selfrag::config::{Config, EmbedConfig, IndexConfig};
 use selfrag::embed::{Embedder, FastEmbedder};
+use selfrag::keywords::SparseVector;
 use selfrag::store::{Chunk, Document, MetadataStore, NewDocument};
 use selfrag::vector::{EdgeIndex, IndexIdentity, VectorIndex, VectorPoint};
 use uuid::Uuid;
@@ -97,6 +98,34 @@ fn unit_vector(seed: u64) -> Vec<f32> {
     vector
 }
 
+/// Keyword terms a full chunk has (its distinct content words) …
+const TERMS_PER_CHUNK: usize = 100;
+/// … drawn from a vocabulary of this many, skewed towards common ones as words are.
+const VOCABULARY: u64 = 50_000;
+
+/// Deterministic BM25-like term weights: `TERMS_PER_CHUNK` distinct ids, squared-uniform so low
+/// ids (common words) recur across chunks and high ones are rare.
+fn keyword_vector(seed: u64) -> SparseVector {
+    let mut state = seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1;
+    let mut ids: Vec<u32> = (0..TERMS_PER_CHUNK * 2)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+            (unit * unit * VOCABULARY as f64) as u32
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.truncate(TERMS_PER_CHUNK);
+    let values = ids.iter().map(|id| 1.0 + (id % 3) as f32 * 0.3).collect();
+    SparseVector {
+        indices: ids,
+        values,
+    }
+}
+
 async fn vector_index(chunks: usize, scale: f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let identity = IndexIdentity {
@@ -113,6 +142,7 @@ async fn vector_index(chunks: usize, scale: f64) {
                 id: Uuid::from_u128(i as u128 + 1),
                 document_id: Uuid::from_u128((i / CHUNKS_PER_DOCUMENT) as u128 + 1),
                 vector: unit_vector(i as u64),
+                keywords: keyword_vector(i as u64),
                 tags: vec!["geology".into(), "notes".into()],
                 doc_type: Some("article".into()),
                 source: Some("wiki".into()),

@@ -1,18 +1,33 @@
 #!/usr/bin/env python3
 """Retrieval quality on a BEIR dataset (e.g. SciFact in ../shared/eval/scifact), through a
 running selfrag server's GraphQL API: ingests the corpus (each document's BEIR id as its
-`source`), runs the test queries, and prints nDCG@10 and Recall@100 over documents (a
-document's rank is that of its best chunk).
+`source`), runs the test queries in each search mode, and prints nDCG@10 and Recall@100 over
+documents per mode (a document's rank is that of its best chunk among the top 100 chunks).
+MTEB's conventions: graded relevance is the gain, and a hit that is the query itself is skipped.
 
-    scripts/eval_beir.py DATASET_DIR [URL]        # URL defaults to http://127.0.0.1:8080
+    scripts/eval_beir.py DATASET_DIR [URL] [--modes dense,keyword,hybrid] [--skip-ingest]
+                         [--fusion rrf|dbsf] [--k K] [--weights DENSE,KEYWORD]
 
-Start the server on an empty data directory with SELFRAG_RATE_LIMIT__ENABLED=false. The
-data set is read in place, never copied into the repository. Standard library only.
+URL defaults to http://127.0.0.1:8080. Start the server on an empty data directory with
+SELFRAG_RATE_LIMIT__ENABLED=false (or pass --skip-ingest when it already holds the corpus,
+e.g. to compare fusion settings, which apply at query time). The data set is read in place,
+never copied into the repository. Standard library only.
 """
 import gzip, json, math, sys, time, urllib.request
 
-dataset = sys.argv[1]
-url = (sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:8080").rstrip("/") + "/graphql"
+import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("dataset")
+parser.add_argument("url", nargs="?", default="http://127.0.0.1:8080")
+parser.add_argument("--modes", default="dense,keyword,hybrid")
+parser.add_argument("--skip-ingest", action="store_true")
+parser.add_argument("--fusion", choices=["rrf", "dbsf"])
+parser.add_argument("--k", type=int)
+parser.add_argument("--weights", help="DENSE,KEYWORD")
+args = parser.parse_args()
+dataset = args.dataset
+url = args.url.rstrip("/") + "/graphql"
 if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
     sys.exit("loopback servers only")
 
@@ -43,32 +58,46 @@ corpus = [json.loads(line) for line in gzip.open(f"{dataset}/corpus.jsonl.gz", "
 queries = [json.loads(line) for line in open(f"{dataset}/queries.jsonl")]
 qrels = read_qrels()
 
-started = time.time()
-ingest = "mutation($i: [IngestInput!]!) { ingestDocuments(inputs: $i) { chunksCreated } }"
-chunks = 0
-for at in range(0, len(corpus), 50):
-    batch = [{"content": (d["title"] + "\n\n" + d["text"]).strip(), "title": d["title"][:1000] or None,
-              "source": d["_id"]} for d in corpus[at:at + 50]]
-    chunks += sum(r["chunksCreated"] for r in graphql(ingest, {"i": batch})["ingestDocuments"])
-ingest_s = time.time() - started
+chunks, ingest_s = 0, 0.0
+if not args.skip_ingest:
+    started = time.time()
+    ingest = "mutation($i: [IngestInput!]!) { ingestDocuments(inputs: $i) { chunksCreated } }"
+    for at in range(0, len(corpus), 50):
+        batch = [{"content": (d["title"] + "\n\n" + d["text"]).strip(), "title": d["title"][:1000] or None,
+                  "source": d["_id"]} for d in corpus[at:at + 50]]
+        chunks += sum(r["chunksCreated"] for r in graphql(ingest, {"i": batch})["ingestDocuments"])
+    ingest_s = time.time() - started
+    print(f"{len(corpus)} documents, {chunks} chunks ingested in {ingest_s:.0f} s")
 
-search = "query($q: String!) { search(query: $q, limit: 100) { hits { document { source } } } }"
-ndcg, recall, evaluated = 0.0, 0.0, 0
-started = time.time()
-for query in queries:
-    relevant = qrels.get(query["_id"])
-    if not relevant:
-        continue
-    ranked = []
-    for hit in graphql(search, {"q": query["text"]})["search"]["hits"]:
-        source = hit["document"]["source"]
-        if source not in ranked:
-            ranked.append(source)
-    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:10]))
-    ideal = sum(g / math.log2(rank + 2) for rank, g in enumerate(sorted(relevant.values(), reverse=True)[:10]))
-    ndcg += dcg / ideal
-    recall += len(set(ranked[:100]) & set(relevant)) / len(relevant)
-    evaluated += 1
-print(f"{len(corpus)} documents, {chunks} chunks ingested in {ingest_s:.0f} s; "
-      f"{evaluated} queries in {time.time() - started:.1f} s")
-print(f"nDCG@10 {ndcg / evaluated:.4f}  Recall@100 {recall / evaluated:.4f}")
+fusion = None
+if args.fusion or args.k or args.weights:
+    fusion = {}
+    if args.fusion:
+        fusion["method"] = args.fusion.upper()
+    if args.k:
+        fusion["k"] = args.k
+    if args.weights:
+        dense, keyword = (float(w) for w in args.weights.split(","))
+        fusion["denseWeight"], fusion["keywordWeight"] = dense, keyword
+search = ("query($q: String!, $mode: SearchMode!, $fusion: FusionInput) { search(query: $q, limit: 100, "
+          "mode: $mode, fusion: $fusion) { hits { document { source } } } }")
+for mode in args.modes.split(","):
+    ndcg, recall, evaluated = 0.0, 0.0, 0
+    started = time.time()
+    for query in queries:
+        relevant = qrels.get(query["_id"])
+        if not relevant:
+            continue
+        ranked = []
+        hits = graphql(search, {"q": query["text"], "mode": mode.upper(), "fusion": fusion})["search"]["hits"]
+        for hit in hits:
+            source = hit["document"]["source"]
+            if source not in ranked and source != query["_id"]:
+                ranked.append(source)
+        dcg = sum(relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:10]))
+        ideal = sum(g / math.log2(rank + 2) for rank, g in enumerate(sorted(relevant.values(), reverse=True)[:10]))
+        ndcg += dcg / ideal
+        recall += len(set(ranked[:100]) & set(relevant)) / len(relevant)
+        evaluated += 1
+    print(f"{mode:8} nDCG@10 {ndcg / evaluated:.4f}  Recall@100 {recall / evaluated:.4f}  "
+          f"({evaluated} queries in {time.time() - started:.1f} s)", flush=True)

@@ -16,7 +16,8 @@ use crate::embed::{Embedder, FastEmbedder, WordPieces};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, router};
 use crate::ingest::{
-    Chunker, InFlightWrites, IngestEvents, recover_interrupted_writes, spawn_periodic_recovery,
+    Chunker, InFlightWrites, IngestEvents, fill_missing_keywords, recover_interrupted_writes,
+    spawn_periodic_recovery,
 };
 use crate::ratelimit::RateLimiter;
 use crate::services::Services;
@@ -33,6 +34,8 @@ pub enum StartError {
     Model(#[from] crate::embed::LoadError),
     #[error(transparent)]
     ModelFiles(#[from] crate::embed::ModelFilesError),
+    #[error("invalid keyword configuration: {0}")]
+    Keywords(#[from] crate::keywords::KeywordError),
     #[error("invalid chunking configuration: {0}")]
     Chunker(#[from] text_splitter::ChunkConfigError),
     #[error(transparent)]
@@ -51,6 +54,8 @@ pub enum StartError {
     Cache(#[from] crate::cache::CacheStartError),
     #[error("cannot roll back interrupted writes: {0}")]
     Recovery(#[source] crate::Error),
+    #[error("cannot add keyword vectors to the existing index (start again to resume): {0}")]
+    KeywordUpgrade(#[source] crate::Error),
     #[error("cannot start: {0}")]
     Disk(#[from] crate::disk::DiskError),
     #[error("a start-up task failed: {0}")]
@@ -64,6 +69,9 @@ pub struct Overrides {
     pub embedder: Option<Arc<dyn Embedder>>,
     /// Used as is: no background optimiser is started for it.
     pub index: Option<Arc<dyn VectorIndex>>,
+    /// Told how the keyword upgrade of an old index advances (`selfrag reindex` draws a bar);
+    /// by default it is logged.
+    pub on_keyword_progress: Option<Arc<dyn Fn(crate::ingest::KeywordProgress) + Send + Sync>>,
 }
 
 /// Background work owned by the services (the vector optimiser); aborted on drop.
@@ -129,6 +137,7 @@ impl Backends {
             config.chunk.overlap_tokens,
         )?;
         let word_pieces = Arc::new(WordPieces::new(tokenizer, config.model.max_tokens));
+        let keywords = Arc::new(crate::keywords::Keywords::new(&config.keywords)?);
         let store = MetadataStore::connect(&config.database_url(), &config.database).await?;
         let (index, background) = match overrides.index {
             Some(index) => (index, Vec::new()),
@@ -155,6 +164,7 @@ impl Backends {
             embedder,
             chunker: Arc::new(chunker),
             word_pieces,
+            keywords,
             cache: Arc::new(cache),
             requests,
             system,
@@ -182,6 +192,24 @@ impl Backends {
                 recovered,
                 "rolled back writes interrupted by the last shutdown"
             );
+        }
+        // An index from before keyword search gets its keyword vectors now, before the first
+        // search could see it half done.
+        let on_progress = overrides.on_keyword_progress.unwrap_or_else(|| {
+            Arc::new(|progress: crate::ingest::KeywordProgress| {
+                tracing::info!(
+                    done = progress.done,
+                    total = progress.total,
+                    "weighting keywords of existing chunks"
+                );
+            })
+        });
+        let upgraded =
+            fill_missing_keywords(&services.ingest_context(), |progress| on_progress(progress))
+                .await
+                .map_err(StartError::KeywordUpgrade)?;
+        if upgraded > 0 {
+            tracing::info!(upgraded, "keyword index complete");
         }
         background.push(spawn_periodic_recovery(
             services.ingest_context(),

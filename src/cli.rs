@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::app::{App, Backends, Overrides, shutdown_signal};
 use crate::config::Config;
 use crate::ingest::{self, IngestEvent, IngestRequest, IngestStatus};
-use crate::search::{self, SearchRequest};
+use crate::search::{self, SearchMode, SearchRequest};
 use crate::vector::VectorFilter;
 
 #[derive(Parser)]
@@ -44,6 +44,11 @@ enum Command {
     Schema,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Give an index from before keyword search its keyword vectors, with a progress bar, and
+    /// exit. The server does the same at start; this is for doing it ahead of time. Resumable:
+    /// stopped, it continues where it was. Needs the data directory to itself (stop the
+    /// server) unless the index is a Qdrant server.
+    Reindex,
     /// Manage API keys. Once one exists, mutations and cache clearing need a key (and queries
     /// too unless `auth.public_queries`). Safe while the server runs: it only touches the database.
     #[command(subcommand)]
@@ -94,12 +99,32 @@ struct SearchArgs {
     limit: usize,
     #[arg(long)]
     threshold: Option<f32>,
+    /// dense, keyword or hybrid (default: `search.default_mode`).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
     /// Only documents with any of these tags (repeatable).
     #[arg(long)]
     tag: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Dense,
+    Keyword,
+    Hybrid,
+}
+
+impl From<ModeArg> for SearchMode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Dense => SearchMode::Dense,
+            ModeArg::Keyword => SearchMode::Keyword,
+            ModeArg::Hybrid => SearchMode::Hybrid,
+        }
+    }
 }
 
 impl Cli {
@@ -133,6 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys_command(load()?, command).await,
+        Command::Reindex => reindex_command(load()?).await,
         Command::Ingest(args) => ingest_command(load()?, args).await,
         Command::Search(args) => search_command(load()?, args).await,
     }
@@ -179,6 +205,33 @@ async fn keys_command(config: Config, command: KeysCommand) -> anyhow::Result<()
                 config.auth.key_cache_ttl_ms
             );
         }
+    }
+    Ok(())
+}
+
+async fn reindex_command(config: Config) -> anyhow::Result<()> {
+    let bar = ProgressBar::hidden().with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} chunks weighted")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let drawn = bar.clone();
+    let overrides = Overrides {
+        on_keyword_progress: Some(std::sync::Arc::new(move |progress| {
+            if drawn.is_hidden() {
+                drawn.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            drawn.set_length(progress.total);
+            drawn.set_position(progress.done);
+        })),
+        ..Overrides::default()
+    };
+    let backends = Backends::open(config, overrides).await?;
+    bar.finish();
+    let left = backends.services.index.count_without_keywords().await?;
+    if bar.position() == 0 {
+        println!("every chunk already has its keyword vector");
+    } else {
+        println!("weighted {} chunks; {left} left without", bar.position());
     }
     Ok(())
 }
@@ -302,13 +355,13 @@ async fn search_command(config: Config, args: SearchArgs) -> anyhow::Result<()> 
     let outcome = search::search(
         &services.search_context(),
         SearchRequest {
-            query: args.query,
-            limit: args.limit,
             threshold: args.threshold,
             filter: VectorFilter {
                 tags: args.tag,
                 ..VectorFilter::default()
             },
+            mode: args.mode.map(Into::into),
+            ..SearchRequest::new(args.query, args.limit)
         },
     )
     .await?;

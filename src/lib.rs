@@ -19,6 +19,7 @@
 //!   keyed by the corpus generation so results never outlive their data.
 //! - [`embed`]: the `Embedder` trait and the fastembed/ONNX Runtime implementation, which batches
 //!   concurrent requests on dedicated inference threads.
+//! - [`keywords`]: BM25 term weights (sparse vectors) for keyword search, and highlights.
 //! - [`store`]: documents and chunks in SQLite or PostgreSQL through SeaORM.
 //! - [`vector`]: the `VectorIndex` trait and the embedded qdrant-edge index.
 //! - [`auth`]: API keys (hashed at rest) and the reader < writer < admin roles.
@@ -49,6 +50,7 @@ pub mod graphql;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod keywords;
 pub mod ratelimit;
 pub mod redis;
 pub mod search;

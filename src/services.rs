@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::disk::DiskGuard;
 use crate::embed::{Embedder, WordPieces};
 use crate::ingest::{Chunker, InFlightWrites, IngestContext, IngestEvents};
+use crate::keywords::Keywords;
 use crate::ratelimit::RateLimiter;
 use crate::search::{CachedSearch, SearchContext};
 use crate::store::MetadataStore;
@@ -28,6 +29,8 @@ pub struct Services {
     pub chunker: Arc<Chunker>,
     /// How much of a query or text the model reads.
     pub word_pieces: Arc<WordPieces>,
+    /// BM25 term weights for chunks and queries.
+    pub keywords: Arc<Keywords>,
     pub cache: Arc<Caches<CachedSearch>>,
     /// The last minute of requests, for `/health/metrics` and `performanceMetrics`.
     pub requests: Arc<RequestStats>,
@@ -52,6 +55,7 @@ impl Services {
             index: Arc::clone(&self.index),
             embedder: Arc::clone(&self.embedder),
             chunker: Arc::clone(&self.chunker),
+            keywords: Arc::clone(&self.keywords),
             generation: Arc::clone(&self.cache.generation),
             events: self.ingest_events.clone(),
             in_flight: self.in_flight.clone(),
@@ -62,6 +66,8 @@ impl Services {
     pub fn search_context(&self) -> SearchContext<'_> {
         SearchContext {
             limits: &self.config.limits,
+            settings: &self.config.search,
+            keywords: &self.keywords,
             embedder: self.embedder.as_ref(),
             index: self.index.as_ref(),
             store: &self.store,

@@ -2,17 +2,21 @@
 // documents with `ingestDocument`. Every server string is rendered as text (see shared/dom.js).
 
 import { request } from "../shared/graphql.js";
-import { el, formatMs, highlight, parseList } from "../shared/dom.js";
+import { el, formatMs, markSpans, parseList } from "../shared/dom.js";
 
 const SEARCH = `
-  query Search($query: String!, $limit: Int, $threshold: Float, $filter: SearchFilter) {
-    search(query: $query, limit: $limit, threshold: $threshold, filter: $filter) {
+  query Search($query: String!, $limit: Int, $threshold: Float, $filter: SearchFilter, $mode: SearchMode) {
+    search(query: $query, limit: $limit, threshold: $threshold, filter: $filter, mode: $mode) {
+      mode
       totalHits
       tookMs
       cacheHit
       cacheLevel
       hits {
         score
+        denseScore
+        keywordScore
+        highlights { startChar endChar }
         chunk { index content }
         document { id title type source tags chunkCount }
       }
@@ -47,6 +51,7 @@ function searchVariables() {
   if (value("filter-source")) filter.source = value("filter-source");
   const variables = { query: value("q"), limit: Number(value("limit")) || 10 };
   if (value("threshold") !== "") variables.threshold = Number(value("threshold"));
+  variables.mode = $("mode").value;
   if (Object.keys(filter).length) variables.filter = filter;
   return variables;
 }
@@ -81,9 +86,25 @@ function renderStatus(result, responseTimeMs) {
   );
 }
 
-function renderHit(hit, query) {
+/** What the score means in each mode, for its tooltip. */
+const SCORE_MEANING = {
+  DENSE: "Cosine similarity of the query and this chunk",
+  KEYWORD: "BM25: how strongly the chunk matches the query's words",
+  HYBRID: "Fused rank score (RRF) of the meaning and the keyword rankings",
+};
+
+/** "meaning 0.612 · words 7.31", from the scores each side gave (null: that side did not find it). */
+function sideScores(hit) {
+  const parts = [];
+  if (hit.denseScore != null) parts.push(`meaning ${hit.denseScore.toFixed(3)}`);
+  if (hit.keywordScore != null) parts.push(`words ${hit.keywordScore.toFixed(2)}`);
+  return parts.join(" · ");
+}
+
+function renderHit(hit, mode, best) {
   const doc = hit.document;
-  const score = Math.max(0, Math.min(1, hit.score));
+  // The bar shows the score relative to the page's best: the scales differ between modes.
+  const score = best > 0 ? Math.max(0, Math.min(1, hit.score / best)) : 0;
   return el(
     "li",
     { class: "hit card", dataset: { testid: "hit", documentId: doc.id } },
@@ -93,12 +114,12 @@ function renderHit(hit, query) {
       el("h3", { dataset: { testid: "hit-title" } }, doc.title || el("span", { class: "muted" }, "Untitled")),
       el(
         "span",
-        { class: "score", title: "Cosine similarity of the query and this chunk" },
+        { class: "score", title: SCORE_MEANING[mode] },
         el("span", { class: "score-bar", "aria-hidden": "true" }, el("span", { style: `width:${(score * 100).toFixed(1)}%` })),
         el("span", { class: "num", dataset: { testid: "hit-score" } }, hit.score.toFixed(3)),
       ),
     ),
-    el("p", { class: "chunk", dataset: { testid: "hit-text" } }, highlight(hit.chunk.content, query)),
+    el("p", { class: "chunk", dataset: { testid: "hit-text" } }, markSpans(hit.chunk.content, hit.highlights)),
     el(
       "div",
       { class: "hit-meta" },
@@ -109,6 +130,7 @@ function renderHit(hit, query) {
       doc.type ? el("span", { class: "muted" }, `type ${doc.type}`) : null,
       doc.source ? el("span", { class: "muted source" }, doc.source) : null,
       el("span", { class: "muted" }, `chunk ${hit.chunk.index + 1} of ${doc.chunkCount}`),
+      el("span", { class: "muted", dataset: { testid: "hit-side-scores" } }, sideScores(hit)),
     ),
   );
 }
@@ -128,7 +150,7 @@ async function runSearch() {
     renderStatus(result, responseTimeMs);
     $("hits").replaceChildren(
       ...(result.hits.length
-        ? result.hits.map((hit) => renderHit(hit, variables.query))
+        ? result.hits.map((hit) => renderHit(hit, result.mode, result.hits[0].score))
         : [el("li", { class: "empty muted", dataset: { testid: "no-hits" } }, "No chunk matches; loosen the filters or the threshold.")]),
     );
   } catch (error) {

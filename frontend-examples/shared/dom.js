@@ -16,33 +16,20 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** The query's words, lower-cased and unique, longest first (so "cache" wins over "cac"). */
-export function queryWords(query) {
-  const words = query.toLocaleLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-  return [...new Set(words)].filter((w) => w.length > 1 || /\p{N}/u.test(w)).sort((a, b) => b.length - a.length);
-}
-
 /**
- * Returns a fragment of `text` with every occurrence of the query's words wrapped in <mark>.
- * Matching is case-insensitive and starts at word beginnings, so "cache" also marks "caches"
- * and "Caching" is not matched by "ache".
+ * Returns a fragment of `text` with the server's highlight spans wrapped in <mark>. Spans count
+ * characters (Unicode code points), as the API's startChar/endChar do, not UTF-16 units.
  */
-export function highlight(text, query) {
+export function markSpans(text, spans) {
   const fragment = document.createDocumentFragment();
-  const words = queryWords(query);
-  if (words.length === 0) {
-    fragment.append(text);
-    return fragment;
-  }
-  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  // \p{L}/\p{N} look-behind instead of \b, which only knows ASCII word characters.
-  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(${escaped.join("|")})`, "giu");
+  const chars = Array.from(text);
   let last = 0;
-  for (const match of text.matchAll(pattern)) {
-    fragment.append(text.slice(last, match.index), el("mark", {}, match[0]));
-    last = match.index + match[0].length;
+  for (const { startChar, endChar } of [...spans].sort((a, b) => a.startChar - b.startChar)) {
+    if (startChar < last || endChar > chars.length) continue;
+    fragment.append(chars.slice(last, startChar).join(""), el("mark", {}, chars.slice(startChar, endChar).join("")));
+    last = endChar;
   }
-  fragment.append(text.slice(last));
+  fragment.append(chars.slice(last).join(""));
   return fragment;
 }
 

@@ -12,6 +12,8 @@ pub struct Limits {
     pub max_ingest_batch: usize,
     pub max_embed_texts: usize,
     pub max_search_limit: usize,
+    /// Deepest `offset` a search may page to: later pages need `offset + limit` candidates.
+    pub max_search_offset: usize,
     pub max_page_size: usize,
     pub max_query_chars: usize,
     /// Longest title, source, type, author or tag, in characters.
@@ -27,6 +29,7 @@ impl Default for Limits {
             max_ingest_batch: 100,
             max_embed_texts: 256,
             max_search_limit: 100,
+            max_search_offset: 1_000,
             max_page_size: 100,
             max_query_chars: 20_000,
             max_field_chars: 1_000,
@@ -56,6 +59,7 @@ impl Limits {
             ("limits.max_ingest_batch", self.max_ingest_batch as u64),
             ("limits.max_embed_texts", self.max_embed_texts as u64),
             ("limits.max_search_limit", self.max_search_limit as u64),
+            ("limits.max_search_offset", self.max_search_offset as u64),
             ("limits.max_page_size", self.max_page_size as u64),
             ("limits.max_query_chars", self.max_query_chars as u64),
             ("limits.max_field_chars", self.max_field_chars as u64),

@@ -17,10 +17,12 @@ mod database;
 mod graphql;
 mod http;
 mod index;
+mod keywords;
 mod limits;
 mod model;
 mod qdrant;
 mod rate_limit;
+mod search;
 mod storage;
 mod telemetry;
 
@@ -30,10 +32,12 @@ pub use database::DatabaseConfig;
 pub use graphql::{GraphqlConfig, MAX_NESTING_CEILING};
 pub use http::HttpConfig;
 pub use index::IndexConfig;
+pub use keywords::KeywordConfig;
 pub use limits::Limits;
 pub use model::{ChunkConfig, EmbedConfig, ModelConfig};
 pub use qdrant::{QdrantSettings, ReadConsistency, WriteOrderingSetting};
 pub use rate_limit::{Budget, RateLimitConfig};
+pub use search::{SearchConfig, SearchMode};
 pub use storage::StorageConfig;
 pub use telemetry::TelemetryConfig;
 
@@ -71,6 +75,8 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub chunk: ChunkConfig,
     pub index: IndexConfig,
+    pub keywords: KeywordConfig,
+    pub search: SearchConfig,
     pub limits: Limits,
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
@@ -99,6 +105,8 @@ impl Default for Config {
             embed: EmbedConfig::default(),
             chunk: ChunkConfig::default(),
             index: IndexConfig::default(),
+            keywords: KeywordConfig::default(),
+            search: SearchConfig::default(),
             limits: Limits::default(),
             database: DatabaseConfig::default(),
             cache: CacheConfig::default(),
@@ -211,6 +219,8 @@ impl Config {
         self.chunk.validate(&self.model)?;
         self.database.validate()?;
         self.qdrant.validate()?;
+        self.keywords.validate()?;
+        self.search.validate()?;
         self.cache.validate()?;
         self.limits.validate()?;
         self.graphql.validate()?;

@@ -12,14 +12,14 @@ use super::errors::ApiResult;
 use super::loaders::{DocumentKey, Loaders};
 use super::reports::{CacheAnalytics, HealthReport, PerformanceReport};
 use super::types::{
-    CacheLevel, Chunk, CollectionStats, Document, DocumentFilter, Embedding, SearchFilter,
-    SearchHit, SearchResult, parse_id,
+    CacheLevel, Chunk, CollectionStats, Document, DocumentFilter, Embedding, FusionInput,
+    SearchFilter, SearchHit, SearchMode, SearchResult, parse_id,
 };
 use crate::cache::Level;
 use crate::error::Error;
 use crate::health;
 use crate::ratelimit::BudgetKind;
-use crate::search::{self, SearchRequest};
+use crate::search::{self, SearchRequest, Weights};
 use crate::services::Services;
 use crate::store::DocumentCursor;
 
@@ -27,25 +27,49 @@ pub struct Query;
 
 #[Object]
 impl Query {
-    /// Semantic search over every chunk: the query is embedded and compared with the chunks'
-    /// vectors. `limit` is 1..100 (limits.max_search_limit); `threshold` drops hits whose
-    /// cosine similarity is below it (-1..1). Spends 1 from the caller's `search` budget.
+    /// Search over every chunk, by meaning (`DENSE`: the query's embedding against the
+    /// chunks'), by words (`KEYWORD`: BM25) or both fused (`HYBRID`, the default). `limit` is
+    /// 1..100 (limits.max_search_limit) and `offset` 0..1000 (limits.max_search_offset): pages
+    /// of one request are stable. `threshold` drops hits whose cosine similarity is below it
+    /// (-1..1), in every mode. `diversity` (0..1, MMR) trades relevance for variety so that
+    /// near-identical chunks do not fill a page; `groupByDocument` keeps each document's best
+    /// chunk. Spends 1 from the caller's `search` budget.
     #[graphql(complexity = "(limit.unwrap_or(10).clamp(1, 1_000) as usize) * child_complexity")]
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn search(
         &self,
         ctx: &Context<'_>,
         query: String,
         #[graphql(default = 10)] limit: Option<i32>,
+        #[graphql(default)] offset: i32,
         threshold: Option<f64>,
         filter: Option<SearchFilter>,
+        mode: Option<SearchMode>,
+        fusion: Option<FusionInput>,
+        #[graphql(default)] diversity: f64,
+        #[graphql(default)] group_by_document: bool,
     ) -> ApiResult<SearchResult> {
         spend(ctx, BudgetKind::Search, 1).await?;
         let services = ctx.data_unchecked::<Services>();
+        let (fusion, weights) = match fusion {
+            Some(fusion) => {
+                let (fusion, weights) = fusion.into_parts(services.config.search.rrf_k);
+                (Some(fusion), weights)
+            }
+            None => (None, Weights::default()),
+        };
         let request = SearchRequest {
             query,
             limit: usize::try_from(limit.unwrap_or(10)).unwrap_or(0),
+            offset: usize::try_from(offset)
+                .map_err(|_| Error::bad_input("offset must not be negative"))?,
             threshold: threshold.map(|t| t as f32),
             filter: filter.unwrap_or_default().into_vector_filter()?,
+            mode: mode.map(Into::into),
+            fusion,
+            weights,
+            diversity: diversity as f32,
+            group_by_document,
         };
         let outcome = search::search(&services.search_context(), request).await?;
         let hits: Vec<SearchHit> = outcome
@@ -54,12 +78,17 @@ impl Query {
             .iter()
             .map(|hit| SearchHit {
                 score: hit.score,
+                dense_score: hit.dense_score,
+                keyword_score: hit.keyword_score,
+                matched_chunks: hit.matched_chunks,
+                highlights: hit.highlights.iter().copied().map(Into::into).collect(),
                 chunk: Chunk(hit.chunk.clone()),
                 document: Document(hit.document.clone()),
             })
             .collect();
         Ok(SearchResult {
             query: outcome.query,
+            mode: outcome.result.mode.into(),
             total_hits: hits.len(),
             hits,
             took_ms: outcome.took_ms,

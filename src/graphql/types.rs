@@ -9,6 +9,8 @@ use super::errors::ApiResult;
 use super::loaders::{DocumentChunksKey, DocumentKey, Loaders};
 use crate::cache::Level;
 use crate::error::Error;
+use crate::keywords;
+use crate::search::{Fusion, Weights};
 use crate::store;
 use crate::vector::VectorFilter;
 
@@ -106,15 +108,102 @@ impl Chunk {
 
 #[derive(SimpleObject)]
 pub struct SearchHit {
-    /// Cosine similarity of the query and the chunk, -1..1 (higher is closer).
+    /// The ranking score of the result's `mode`: cosine similarity (-1..1) in `DENSE`, BM25 in
+    /// `KEYWORD`, the fused score in `HYBRID` (RRF: the sum of weight / (k + rank) over the
+    /// sides that returned the chunk; DBSF: the sum of the weighted, normalised scores).
     pub score: f32,
+    /// Cosine similarity of query and chunk, -1..1; null in `KEYWORD` mode without a threshold
+    /// (the query is not embedded).
+    pub dense_score: Option<f32>,
+    /// BM25 score of the chunk for the query's terms; null in `DENSE` mode, or when the
+    /// keyword side did not return the chunk among its candidates.
+    pub keyword_score: Option<f32>,
+    /// With `groupByDocument`: how many of the document's chunks were among the candidates.
+    pub matched_chunks: Option<usize>,
+    /// Where the query's terms (after stemming, stopwords left out) occur in the chunk's
+    /// `content`, in characters like `startChar`/`endChar`; in every mode.
+    pub highlights: Vec<TextSpan>,
     pub chunk: Chunk,
     pub document: Document,
+}
+
+/// A range of characters within a chunk's `content`: `startChar` inclusive, `endChar`
+/// exclusive.
+#[derive(SimpleObject, Clone, Copy)]
+pub struct TextSpan {
+    pub start_char: usize,
+    pub end_char: usize,
+}
+
+impl From<keywords::TextSpan> for TextSpan {
+    fn from(span: keywords::TextSpan) -> Self {
+        TextSpan {
+            start_char: span.start_char,
+            end_char: span.end_char,
+        }
+    }
+}
+
+/// Which index ranks a search.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::config::SearchMode")]
+pub enum SearchMode {
+    /// Embeddings compared by cosine similarity: finds paraphrases; misses rare exact tokens.
+    Dense,
+    /// BM25 over the chunks' words (stemmed, stopwords left out): finds exact tokens such as
+    /// codes, identifiers and names; misses paraphrases.
+    Keyword,
+    /// Both, fused (see `fusion`): the default unless `search.default_mode` says otherwise.
+    Hybrid,
+}
+
+/// How `HYBRID` merges its two candidate lists.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum FusionMethod {
+    /// Reciprocal rank fusion: each side adds weight / (k + rank); only ranks count.
+    Rrf,
+    /// Distribution-based score fusion: each side's scores mapped to 0..1 over their mean ± 3
+    /// standard deviations, weighted and summed.
+    Dbsf,
+}
+
+/// Fusion of `HYBRID` search; ignored by the other modes.
+#[derive(InputObject)]
+pub struct FusionInput {
+    #[graphql(default_with = "FusionMethod::Rrf")]
+    pub method: FusionMethod,
+    /// RRF's k, at least 1 (default `search.rrf_k`, 60).
+    pub k: Option<i32>,
+    /// Weight of the dense side, at least 0.
+    #[graphql(default = 1.0)]
+    pub dense_weight: f64,
+    /// Weight of the keyword side, at least 0 (not both 0).
+    #[graphql(default = 1.0)]
+    pub keyword_weight: f64,
+}
+
+impl FusionInput {
+    /// The fusion and weights asked for; `k` out of range is left for search's validation.
+    pub fn into_parts(self, default_k: u32) -> (Fusion, Weights) {
+        let fusion = match self.method {
+            FusionMethod::Rrf => Fusion::Rrf {
+                k: self.k.map_or(default_k as f32, |k| k as f32),
+            },
+            FusionMethod::Dbsf => Fusion::Dbsf,
+        };
+        let weights = Weights {
+            dense: self.dense_weight as f32,
+            keyword: self.keyword_weight as f32,
+        };
+        (fusion, weights)
+    }
 }
 
 #[derive(SimpleObject)]
 pub struct SearchResult {
     pub query: String,
+    /// The mode that ranked the hits (the one asked for, or the server's default).
+    pub mode: SearchMode,
     pub hits: Vec<SearchHit>,
     pub total_hits: usize,
     /// Server time spent on the search, in milliseconds.

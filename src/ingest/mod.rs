@@ -3,12 +3,14 @@
 mod batch;
 mod chunker;
 mod events;
+mod keywords;
 mod pipeline;
 mod recovery;
 
 pub use batch::{detached, ingest_in_order, validate_batch};
 pub use chunker::{Chunker, TextChunk};
 pub use events::{IngestEvent, IngestEvents, IngestStatus};
+pub use keywords::{KeywordProgress, fill_missing_keywords};
 pub use pipeline::{IngestOutcome, IngestRequest, content_hash, delete_document, ingest, validate};
 pub use recovery::{recover_interrupted_writes, spawn_periodic_recovery};
 
@@ -29,6 +31,7 @@ pub struct IngestContext {
     pub index: Arc<dyn VectorIndex>,
     pub embedder: Arc<dyn Embedder>,
     pub chunker: Arc<Chunker>,
+    pub keywords: Arc<crate::keywords::Keywords>,
     pub generation: Arc<CorpusGeneration>,
     pub events: IngestEvents,
     /// Documents this process is writing right now, which recovery leaves alone.

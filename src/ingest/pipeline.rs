@@ -156,9 +156,15 @@ pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<Inges
     ctx.disk.check_writable()?;
 
     let chunker = Arc::clone(&ctx.chunker);
-    let (content, chunks) = tokio::task::spawn_blocking(move || {
+    let keywords = Arc::clone(&ctx.keywords);
+    // Chunking and keyword weighting are CPU work: off the async threads, together.
+    let (content, (chunks, terms)) = tokio::task::spawn_blocking(move || {
         let chunks = chunker.chunk(&request.content);
-        (request, chunks)
+        let terms: Vec<_> = chunks
+            .iter()
+            .map(|c| keywords.document(&c.content))
+            .collect();
+        (request, (chunks, terms))
     })
     .await
     .map_err(|err| Error::internal(anyhow::anyhow!("chunking failed: {err}")))?;
@@ -187,10 +193,12 @@ pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<Inges
     let points: Vec<VectorPoint> = stored_chunks
         .iter()
         .zip(vectors)
-        .map(|(chunk, vector)| VectorPoint {
+        .zip(terms)
+        .map(|((chunk, vector), keywords)| VectorPoint {
             id: chunk.id,
             document_id: id,
             vector,
+            keywords,
             tags: request.tags.clone(),
             doc_type: request.doc_type.clone(),
             source: request.source.clone(),

@@ -1,25 +1,39 @@
-//! Semantic search: validate → result cache → (embed the query, cached) → vector index →
-//! hydrate the hits with their chunks and documents.
+//! Search: validate → result cache → (embed the query, cached; weigh its keywords) → the
+//! index's candidates → fusion → shaping (diversity, grouping) → hydrate the page.
 //!
 //! Results are cached hydrated, so an L1 hit touches neither the model, the index nor the
 //! database. Their key includes the corpus generation, which every ingest and delete bumps:
 //! a cached result never outlives the data it came from.
 
+mod fusion;
+mod shaping;
+
+pub use crate::config::SearchMode;
+pub use fusion::{Fusion, Weights};
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use uuid::Uuid;
+
 use crate::cache::{CacheKey, CacheValue, CorpusGeneration, Level, TieredCache};
-use crate::config::Limits;
+use crate::config::{Limits, SearchConfig};
 use crate::embed::{Embedder, Reading, Vector, WordPieces};
 use crate::error::{Error, Result};
+use crate::keywords::{Keywords, SparseVector, TextSpan};
 use crate::store::{Chunk, Document, MetadataStore};
-use crate::vector::{ScoredPoint, VectorFilter, VectorIndex, VectorQuery};
+use crate::vector::{ScoredPoint, Target, VectorFilter, VectorIndex, VectorQuery};
+use fusion::{Fused, Ranked, Side};
+use shaping::Candidate;
 
 /// The parts a search uses, borrowed for the call: nothing else of the server is reachable
 /// from here.
 #[derive(Clone, Copy)]
 pub struct SearchContext<'a> {
     pub limits: &'a Limits,
+    pub settings: &'a SearchConfig,
+    pub keywords: &'a Keywords,
     pub embedder: &'a dyn Embedder,
     pub index: &'a dyn VectorIndex,
     pub store: &'a MetadataStore,
@@ -36,14 +50,53 @@ pub struct SearchContext<'a> {
 pub struct SearchRequest {
     pub query: String,
     pub limit: usize,
+    /// Hits skipped before the page (stable: the same request ranks the same way).
+    pub offset: usize,
+    /// Lowest cosine similarity of a hit, in every mode.
     pub threshold: Option<f32>,
     pub filter: VectorFilter,
+    /// `None`: `search.default_mode`.
+    pub mode: Option<SearchMode>,
+    /// `None`: RRF with `search.rrf_k`.
+    pub fusion: Option<Fusion>,
+    pub weights: Weights,
+    /// 0 (off) to 1: how much MMR trades relevance for variety.
+    pub diversity: f32,
+    /// One hit per document: its best chunk.
+    pub group_by_document: bool,
+}
+
+impl SearchRequest {
+    /// A dense-or-default search of `query` with every option at its default.
+    pub fn new(query: impl Into<String>, limit: usize) -> Self {
+        SearchRequest {
+            query: query.into(),
+            limit,
+            offset: 0,
+            threshold: None,
+            filter: VectorFilter::default(),
+            mode: None,
+            fusion: None,
+            weights: Weights::default(),
+            diversity: 0.0,
+            group_by_document: false,
+        }
+    }
 }
 
 /// One hit, hydrated.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SearchHit {
+    /// The mode's ranking score: cosine (dense), BM25 (keyword) or the fused score (hybrid).
     pub score: f32,
+    /// Cosine similarity of query and chunk; `None` in keyword mode without a threshold.
+    pub dense_score: Option<f32>,
+    /// BM25 score; `None` in dense mode, or when the keyword side did not return the chunk.
+    pub keyword_score: Option<f32>,
+    /// With `group_by_document`: how many of the document's chunks were candidates.
+    pub matched_chunks: Option<usize>,
+    /// Where the chunk's words match the query's terms (after stemming).
+    pub highlights: Vec<TextSpan>,
     pub chunk: Chunk,
     pub document: Document,
 }
@@ -52,6 +105,8 @@ pub struct SearchHit {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CachedSearch {
     pub hits: Vec<SearchHit>,
+    /// The mode that ranked the hits (the request's, or the default).
+    pub mode: SearchMode,
     /// What the model read of the query: it embeds the first 254 word pieces; keyword search,
     /// when there is one, will use the whole text.
     pub query_reading: Reading,
@@ -67,6 +122,7 @@ impl CacheValue for CachedSearch {
             .map(|hit| {
                 let doc = &hit.document;
                 std::mem::size_of::<SearchHit>()
+                    + hit.highlights.len() * std::mem::size_of::<TextSpan>()
                     + hit.chunk.content.len()
                     + text(&doc.title)
                     + text(&doc.source)
@@ -115,6 +171,28 @@ pub fn validate(mut request: SearchRequest, limits: &Limits) -> Result<SearchReq
             limits.max_search_limit
         )));
     }
+    if request.offset > limits.max_search_offset {
+        return Err(Error::bad_input(format!(
+            "offset must be between 0 and {} (limits.max_search_offset)",
+            limits.max_search_offset
+        )));
+    }
+    if !(0.0..=1.0).contains(&request.diversity) {
+        return Err(Error::bad_input("diversity must be between 0 and 1"));
+    }
+    let Weights { dense, keyword } = request.weights;
+    if !(dense.is_finite() && keyword.is_finite() && dense >= 0.0 && keyword >= 0.0)
+        || dense + keyword == 0.0
+    {
+        return Err(Error::bad_input(
+            "fusion weights must be at least 0, and not both 0",
+        ));
+    }
+    if let Some(Fusion::Rrf { k }) = request.fusion
+        && !(k.is_finite() && k >= 1.0)
+    {
+        return Err(Error::bad_input("fusion k must be at least 1"));
+    }
     if let Some(threshold) = request.threshold
         && !(-1.0..=1.0).contains(&threshold)
     {
@@ -146,7 +224,8 @@ pub fn validate_texts(texts: &[String], limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-/// The result-cache key: everything that changes the answer.
+/// The result-cache key: everything that changes the answer. Called with the mode and fusion
+/// resolved, so a request naming the defaults shares the entry of one that does not.
 fn result_key(request: &SearchRequest, model: &str, generation: u64) -> CacheKey {
     let mut tags = request.filter.tags.clone();
     tags.sort();
@@ -160,12 +239,37 @@ fn result_key(request: &SearchRequest, model: &str, generation: u64) -> CacheKey
     ids.sort();
     ids.dedup();
     let threshold = request.threshold.map(f32::to_bits).unwrap_or(u32::MAX);
+    let mode: &[u8] = match request.mode {
+        None => b"default",
+        Some(SearchMode::Dense) => b"dense",
+        Some(SearchMode::Keyword) => b"keyword",
+        Some(SearchMode::Hybrid) => b"hybrid",
+    };
+    let fusion = match request.fusion {
+        None => [0; 5],
+        Some(Fusion::Rrf { k }) => {
+            let [a, b, c, d] = k.to_bits().to_le_bytes();
+            [1, a, b, c, d]
+        }
+        Some(Fusion::Dbsf) => [2, 0, 0, 0, 0],
+    };
+    let shaping = [
+        request.weights.dense.to_bits().to_le_bytes(),
+        request.weights.keyword.to_bits().to_le_bytes(),
+        request.diversity.to_bits().to_le_bytes(),
+        u32::from(request.group_by_document).to_le_bytes(),
+    ]
+    .concat();
     CacheKey::of(&[
         model.as_bytes(),
         &generation.to_le_bytes(),
         request.query.as_bytes(),
         &(request.limit as u64).to_le_bytes(),
+        &(request.offset as u64).to_le_bytes(),
         &threshold.to_le_bytes(),
+        mode,
+        &fusion,
+        &shaping,
         tags.join("\u{1f}").as_bytes(),
         request
             .filter
@@ -204,7 +308,11 @@ pub async fn embed_cached(ctx: &SearchContext<'_>, text: &str) -> Result<(Arc<Ve
 
 pub async fn search(ctx: &SearchContext<'_>, request: SearchRequest) -> Result<SearchOutcome> {
     let started = Instant::now();
-    let request = validate(request, ctx.limits)?;
+    let mut request = validate(request, ctx.limits)?;
+    request.mode.get_or_insert(ctx.settings.default_mode);
+    request.fusion.get_or_insert(Fusion::Rrf {
+        k: ctx.settings.rrf_k as f32,
+    });
     let generation = ctx.generation.current().await;
     let key = result_key(&request, &ctx.embedder.model().name, generation);
     let (result, level) = ctx
@@ -219,76 +327,295 @@ pub async fn search(ctx: &SearchContext<'_>, request: SearchRequest) -> Result<S
     })
 }
 
+/// What the query becomes for each side of the index.
+struct QueryForms {
+    /// `None` in keyword mode without a threshold: the model is not run.
+    vector: Option<Arc<Vector>>,
+    /// The query's keyword terms: searched in keyword and hybrid mode, highlighted in all.
+    terms: SparseVector,
+}
+
 async fn compute(
     ctx: &SearchContext<'_>,
     request: &SearchRequest,
     generation: u64,
 ) -> Result<CachedSearch> {
-    let (vector, _) = embed_cached(ctx, &request.query).await?;
-    let mut fetch = request.limit;
+    let mode = request.mode.unwrap_or(ctx.settings.default_mode);
+    let needs_vector = mode != SearchMode::Keyword || request.threshold.is_some();
+    let vector = if needs_vector {
+        Some(embed_cached(ctx, &request.query).await?.0)
+    } else {
+        None
+    };
+    let forms = QueryForms {
+        vector,
+        terms: ctx.keywords.query(&request.query),
+    };
+    let page_end = request.offset + request.limit;
+    // Grouping keeps one chunk per document, so it needs more chunks than hits.
+    let wanted = if request.group_by_document {
+        page_end * GROUPING_FACTOR
+    } else {
+        page_end
+    };
+    let mut pool = wanted.max(ctx.settings.candidates);
     let mut round = 1;
     loop {
         let started = Instant::now();
-        let points = ctx
-            .index
-            .search(VectorQuery {
-                vector: vector.as_ref().clone(),
-                limit: fetch,
-                threshold: request.threshold,
-                filter: request.filter.clone(),
-                exact: false,
-            })
-            .await?;
+        let (candidates, exhausted) = candidates(ctx, request, mode, &forms, pool).await?;
         metrics::histogram!("selfrag_vector_search_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        let found = points.len();
-        let mut hits = hydrate(ctx.store, points).await?;
-        let skipped = found - hits.len();
+        let shaped = shape(candidates, request, page_end);
+        let (mut hits, skipped) = hydrate(ctx.store, shaped, page_end).await?;
         if skipped > 0 {
             metrics::counter!("selfrag_search_points_without_rows_total").increment(skipped as u64);
         }
         // Points without rows (a write in flight, or one a crash cut short before recovery)
         // must not take a result slot: ask the index for more until the page is full, the
         // index has no more, or the rounds run out.
-        let exhausted = found < fetch;
-        let widest = fetch >= request.limit + MAX_EXTRA_POINTS;
-        if hits.len() >= request.limit || exhausted || widest || round == MAX_FETCH_ROUNDS {
-            hits.truncate(request.limit);
+        let widest = pool >= wanted + MAX_EXTRA_POINTS;
+        if hits.len() >= page_end || exhausted || widest || round == MAX_FETCH_ROUNDS {
+            let page: Vec<SearchHit> = hits
+                .drain(..)
+                .skip(request.offset)
+                .take(request.limit)
+                .map(|hit| highlighted(ctx.keywords, hit, &forms.terms))
+                .collect();
             return Ok(CachedSearch {
-                hits,
+                hits: page,
+                mode,
                 query_reading: ctx.word_pieces.read(&request.query),
                 generation,
             });
         }
-        fetch = (fetch * 2 + skipped).min(request.limit + MAX_EXTRA_POINTS);
+        pool = (pool * 2 + skipped).min(wanted + MAX_EXTRA_POINTS);
         round += 1;
     }
 }
 
+/// Grouping by document draws this many chunks per hit on the page.
+const GROUPING_FACTOR: usize = 4;
 /// Searches widen at most this many times to make up for points without rows …
 const MAX_FETCH_ROUNDS: usize = 4;
 /// … and ask for at most this many points beyond the page.
 const MAX_EXTRA_POINTS: usize = 1_000;
 
-/// The hits' chunks and documents, in two batched queries whatever their number. A point whose
-/// rows do not exist (deleted after the vector search, or never committed) is dropped.
-async fn hydrate(store: &MetadataStore, points: Vec<ScoredPoint>) -> Result<Vec<SearchHit>> {
-    let chunk_ids: Vec<_> = points.iter().map(|p| p.id).collect();
-    let document_ids: Vec<_> = points.iter().map(|p| p.document_id).collect();
-    let (mut chunks, documents) = tokio::try_join!(
-        store.chunks_by_ids(&chunk_ids),
-        store.documents_by_ids(&document_ids),
-    )?;
-    Ok(points
-        .into_iter()
-        .filter_map(|point| {
-            Some(SearchHit {
+/// A candidate's document and, when fetched, its vector.
+type Known = (Uuid, Option<Arc<Vec<f32>>>);
+
+/// A ranked candidate with both sides' scores and, where known, its vector.
+struct Scored {
+    fused: Fused,
+    document_id: Uuid,
+    vector: Option<Arc<Vec<f32>>>,
+}
+
+/// The candidates of the mode, best first, and whether the index ran out before `pool`.
+async fn candidates(
+    ctx: &SearchContext<'_>,
+    request: &SearchRequest,
+    mode: SearchMode,
+    forms: &QueryForms,
+    pool: usize,
+) -> Result<(Vec<Scored>, bool)> {
+    let diversity = request.diversity > 0.0;
+    let dense_query = match (&forms.vector, mode) {
+        (Some(vector), SearchMode::Dense | SearchMode::Hybrid) => Some(VectorQuery {
+            target: Target::Dense(vector.as_ref().clone()),
+            limit: pool,
+            threshold: request.threshold,
+            filter: request.filter.clone(),
+            exact: false,
+            with_vectors: diversity,
+        }),
+        _ => None,
+    };
+    // A query of stopwords only has no terms: the keyword side then has nothing to find.
+    let keyword_query = match mode {
+        SearchMode::Keyword | SearchMode::Hybrid if !forms.terms.is_empty() => Some(VectorQuery {
+            target: Target::Keywords(forms.terms.clone()),
+            limit: pool,
+            threshold: None,
+            filter: request.filter.clone(),
+            exact: false,
+            // Their cosine similarity is computed from them (threshold, `denseScore`).
+            with_vectors: diversity || forms.vector.is_some(),
+        }),
+        _ => None,
+    };
+    let has_dense = dense_query.is_some();
+    let queries: Vec<VectorQuery> = dense_query.into_iter().chain(keyword_query).collect();
+    let mut lists = if queries.is_empty() {
+        Vec::new()
+    } else {
+        ctx.index.search_many(queries).await?
+    }
+    .into_iter();
+    let dense = if has_dense {
+        lists.next().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut keyword = lists.next().unwrap_or_default();
+    let exhausted = dense.len() < pool && keyword.len() < pool;
+
+    // Keyword hits get their cosine similarity from their vectors, and the threshold applies.
+    let mut cosine: HashMap<Uuid, f32> = HashMap::new();
+    if let Some(query_vector) = &forms.vector {
+        keyword.retain(|point| {
+            let Some(vector) = &point.vector else {
+                return true;
+            };
+            let similarity = dot(query_vector, vector);
+            cosine.insert(point.id, similarity);
+            request
+                .threshold
+                .is_none_or(|threshold| similarity >= threshold)
+        });
+    }
+    // Each candidate's document and vector, by chunk id.
+    let mut known: HashMap<Uuid, Known> = HashMap::new();
+    let mut remember = |point: &ScoredPoint| {
+        known
+            .entry(point.id)
+            .or_insert_with(|| (point.document_id, point.vector.clone().map(Arc::new)));
+    };
+    dense.iter().for_each(&mut remember);
+    keyword.iter().for_each(&mut remember);
+    let ranked = |list: &[ScoredPoint]| -> Vec<Ranked> {
+        list.iter()
+            .map(|point| Ranked {
+                id: point.id,
                 score: point.score,
-                chunk: chunks.remove(&point.id)?,
-                document: documents.get(&point.document_id)?.clone(),
+            })
+            .collect()
+    };
+    let fused = match mode {
+        SearchMode::Dense => fusion::single(&ranked(&dense), Side::Dense),
+        SearchMode::Keyword => fusion::single(&ranked(&keyword), Side::Keyword),
+        SearchMode::Hybrid => fusion::fuse(
+            &ranked(&dense),
+            &ranked(&keyword),
+            request.fusion.unwrap_or(Fusion::Rrf {
+                k: ctx.settings.rrf_k as f32,
+            }),
+            request.weights,
+        ),
+    };
+    let scored = fused
+        .into_iter()
+        .filter_map(|mut fused| {
+            let (document_id, vector) = known.remove(&fused.id)?;
+            if fused.dense.is_none() {
+                fused.dense = cosine.get(&fused.id).copied();
+            }
+            Some(Scored {
+                fused,
+                document_id,
+                vector,
             })
         })
-        .collect())
+        .collect();
+    Ok((scored, exhausted))
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Diversity, then one hit per document, as asked; at least `page_end` long when the
+/// candidates allow.
+fn shape(candidates: Vec<Scored>, request: &SearchRequest, page_end: usize) -> Vec<Shaped> {
+    let mut scores: HashMap<Uuid, Fused> = HashMap::with_capacity(candidates.len());
+    let list: Vec<Candidate> = candidates
+        .into_iter()
+        .map(|scored| {
+            scores.insert(scored.fused.id, scored.fused);
+            Candidate {
+                id: scored.fused.id,
+                document_id: scored.document_id,
+                score: scored.fused.score,
+                vector: scored.vector,
+            }
+        })
+        .collect();
+    // Grouping needs the whole diversified order; otherwise the page's end is enough.
+    let keep = if request.group_by_document {
+        list.len()
+    } else {
+        page_end
+    };
+    let diversified = shaping::mmr(list, request.diversity, keep);
+    let grouped: Vec<(Candidate, Option<usize>)> = if request.group_by_document {
+        shaping::best_per_document(diversified)
+            .into_iter()
+            .map(|(candidate, matched)| (candidate, Some(matched)))
+            .collect()
+    } else {
+        diversified.into_iter().map(|c| (c, None)).collect()
+    };
+    grouped
+        .into_iter()
+        .filter_map(|(candidate, matched_chunks)| {
+            Some(Shaped {
+                fused: scores.remove(&candidate.id)?,
+                document_id: candidate.document_id,
+                matched_chunks,
+            })
+        })
+        .collect()
+}
+
+/// A candidate in its final place, before hydration.
+struct Shaped {
+    fused: Fused,
+    document_id: Uuid,
+    matched_chunks: Option<usize>,
+}
+
+/// The first `wanted` shaped candidates that still have rows, hydrated in order (two batched
+/// queries per round, whatever their number), and how many had none.
+async fn hydrate(
+    store: &MetadataStore,
+    shaped: Vec<Shaped>,
+    wanted: usize,
+) -> Result<(Vec<SearchHit>, usize)> {
+    let mut hits = Vec::with_capacity(wanted.min(shaped.len()));
+    let mut skipped = 0;
+    let mut rest = shaped.into_iter().peekable();
+    while hits.len() < wanted && rest.peek().is_some() {
+        let batch: Vec<Shaped> = rest.by_ref().take(wanted - hits.len()).collect();
+        let chunk_ids: Vec<_> = batch.iter().map(|s| s.fused.id).collect();
+        let document_ids: Vec<_> = batch.iter().map(|s| s.document_id).collect();
+        let (mut chunks, documents) = tokio::try_join!(
+            store.chunks_by_ids(&chunk_ids),
+            store.documents_by_ids(&document_ids),
+        )?;
+        for shaped in batch {
+            let hit = chunks.remove(&shaped.fused.id).and_then(|chunk| {
+                Some(SearchHit {
+                    score: shaped.fused.score,
+                    dense_score: shaped.fused.dense,
+                    keyword_score: shaped.fused.keyword,
+                    matched_chunks: shaped.matched_chunks,
+                    highlights: Vec::new(),
+                    chunk,
+                    document: documents.get(&shaped.document_id)?.clone(),
+                })
+            });
+            match hit {
+                Some(hit) => hits.push(hit),
+                None => skipped += 1,
+            }
+        }
+    }
+    Ok((hits, skipped))
+}
+
+/// The hit with the query's terms marked in its chunk.
+fn highlighted(keywords: &Keywords, mut hit: SearchHit, terms: &SparseVector) -> SearchHit {
+    hit.highlights = keywords.matches(&hit.chunk.content, terms);
+    hit
 }
 
 #[cfg(test)]
@@ -297,10 +624,8 @@ mod tests {
 
     fn request(query: &str, limit: usize, threshold: Option<f32>) -> SearchRequest {
         SearchRequest {
-            query: query.into(),
-            limit,
             threshold,
-            filter: VectorFilter::default(),
+            ..SearchRequest::new(query, limit)
         }
     }
 
@@ -358,8 +683,26 @@ mod tests {
         let mut changed = base.clone();
         changed.filter.doc_type = Some("note".into());
         assert_ne!(k, key(&changed, "m", 1), "type");
-        let mut changed = base;
+        let mut changed = base.clone();
         changed.filter.source = Some("".into());
         assert_ne!(k, key(&changed, "m", 1), "an empty source is not no source");
+        let mut changed = base.clone();
+        changed.offset = 10;
+        assert_ne!(k, key(&changed, "m", 1), "offset");
+        let variants: [fn(&mut SearchRequest); 7] = [
+            |r| r.mode = Some(SearchMode::Keyword),
+            |r| r.mode = Some(SearchMode::Dense),
+            |r| r.fusion = Some(Fusion::Dbsf),
+            |r| r.fusion = Some(Fusion::Rrf { k: 10.0 }),
+            |r| r.weights.keyword = 2.0,
+            |r| r.diversity = 0.5,
+            |r| r.group_by_document = true,
+        ];
+        let mut keys = std::collections::HashSet::from([k]);
+        for change in variants {
+            let mut changed = base.clone();
+            change(&mut changed);
+            assert!(keys.insert(key(&changed, "m", 1)), "{changed:?}");
+        }
     }
 }

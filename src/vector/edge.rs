@@ -14,11 +14,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use qdrant_edge::external::serde_json::{Value, json};
 use qdrant_edge::{
-    AnyVariants, Condition, CreateIndex, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder,
-    EdgeOptimizersConfig, EdgeShard, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
-    Filter, HnswIndexConfig, Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStruct, QueryEnum, QueryRequest, ScoringQuery,
-    SearchParams, UpdateOperation, ValueVariants, WithPayloadInterface, WithVector,
+    AnyVariants, Condition, CountRequest, CreateIndex, CreateVectorName, DEFAULT_VECTOR_NAME,
+    Distance, EdgeConfig, EdgeConfigBuilder, EdgeOptimizersConfig, EdgeShard,
+    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
+    Filter, HasVectorCondition, HnswIndexConfig, Match, Modifier, NamedQuery, PayloadFieldSchema,
+    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct,
+    PointVectorsPersisted, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, SearchParams,
+    SparseVectorConfig, UpdateOperation, UpdateVectorsOp, ValueVariants, Vector, VectorInternal,
+    VectorNameConfig, VectorNameOperations, VectorOperations, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -27,8 +31,9 @@ use crate::config::IndexConfig;
 
 use super::{
     IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
-    ScoredPoint, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
+    KEYWORD_VECTOR, ScoredPoint, Target, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
 };
+use crate::keywords::SparseVector;
 
 const IDENTITY_FILE: &str = "selfrag-index.json";
 const SHARD_DIR: &str = "shard";
@@ -64,7 +69,16 @@ impl EdgeIndex {
             indexing_threshold: Some(settings.indexing_threshold_kb),
             ..EdgeOptimizersConfig::default()
         };
-        let config = EdgeConfigBuilder::new()
+        let fresh = !shard_dir.exists();
+        // An index from before keyword search has no sparse vector: it must be opened with the
+        // configuration it was saved with, then given one (its points are filled in by the
+        // upgrade, `ingest::keywords`).
+        let had_keywords = fresh
+            || EdgeConfig::load(&shard_dir)
+                .transpose()
+                .map_err(backend)?
+                .is_some_and(|saved| saved.sparse_vectors.contains_key(KEYWORD_VECTOR));
+        let mut builder = EdgeConfigBuilder::new()
             .vector(
                 DEFAULT_VECTOR_NAME,
                 EdgeVectorParamsBuilder::new(identity.dimensions, Distance::Cosine).build(),
@@ -73,9 +87,16 @@ impl EdgeIndex {
             .hnsw_config(HnswIndexConfig {
                 full_scan_threshold: settings.full_scan_threshold_kb,
                 ..HnswIndexConfig::default()
-            })
-            .build();
-        let fresh = !shard_dir.exists();
+            });
+        if had_keywords {
+            builder = builder.sparse_vector(
+                KEYWORD_VECTOR,
+                EdgeSparseVectorParamsBuilder::new()
+                    .modifier(Modifier::Idf)
+                    .build(),
+            );
+        }
+        let config = builder.build();
         std::fs::create_dir_all(&shard_dir)?;
         let shard = if fresh {
             EdgeShard::new(&shard_dir, config)
@@ -83,6 +104,21 @@ impl EdgeIndex {
             EdgeShard::load(&shard_dir, Some(config))
         }
         .map_err(backend)?;
+        if !had_keywords {
+            shard
+                .update(UpdateOperation::VectorNameOperation(
+                    VectorNameOperations::CreateVectorName(CreateVectorName {
+                        vector_name: KEYWORD_VECTOR.into(),
+                        config: VectorNameConfig::sparse(SparseVectorConfig {
+                            modifier: Some(Modifier::Idf),
+                            datatype: None,
+                        }),
+                    }),
+                ))
+                .map_err(backend)?;
+            shard.flush();
+            tracing::info!(path = %dir.display(), "vector index given a keyword vector; its points are filled in at start");
+        }
         if fresh {
             for key in [KEY_DOCUMENT, KEY_TAGS, KEY_TYPE, KEY_SOURCE] {
                 shard
@@ -220,7 +256,11 @@ impl VectorIndex for EdgeIndex {
                     KEY_TYPE: point.doc_type,
                     KEY_SOURCE: point.source,
                 });
-                PointStruct::new(PointId::Uuid(point.id), point.vector, payload).into()
+                let vectors = Vectors::new_named([
+                    (DEFAULT_VECTOR_NAME, Vector::new_dense(point.vector)),
+                    (KEYWORD_VECTOR, sparse(point.keywords)),
+                ]);
+                PointStruct::new(PointId::Uuid(point.id), vectors, payload).into()
             })
             .collect();
         self.write(UpdateOperation::PointOperation(
@@ -231,12 +271,18 @@ impl VectorIndex for EdgeIndex {
 
     async fn search(&self, query: VectorQuery) -> Result<Vec<ScoredPoint>, IndexError> {
         let inner = Arc::clone(&self.inner);
+        let nearest = match query.target {
+            Target::Dense(vector) => NamedQuery {
+                query: VectorInternal::Dense(vector),
+                using: None,
+            },
+            Target::Keywords(terms) => {
+                NamedQuery::new(sparse(terms).into(), KEYWORD_VECTOR.to_owned())
+            }
+        };
         let request = QueryRequest {
             prefetches: vec![],
-            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                query: query.vector.into(),
-                using: None,
-            }))),
+            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(nearest))),
             filter: to_filter(&query.filter),
             score_threshold: query.threshold.map(Into::into),
             limit: query.limit,
@@ -245,7 +291,11 @@ impl VectorIndex for EdgeIndex {
                 exact: query.exact,
                 ..SearchParams::default()
             }),
-            with_vector: WithVector::Bool(false),
+            with_vector: if query.with_vectors {
+                WithVector::Selector(vec![DEFAULT_VECTOR_NAME.into()])
+            } else {
+                WithVector::Bool(false)
+            },
             with_payload: WithPayloadInterface::Bool(true),
         };
         let found = blocking(move || inner.shard.query(request).map_err(backend)).await?;
@@ -271,6 +321,7 @@ impl VectorIndex for EdgeIndex {
                     id,
                     document_id,
                     score: point.score,
+                    vector: point.vector.and_then(dense_of),
                 })
             })
             .collect()
@@ -284,6 +335,61 @@ impl VectorIndex for EdgeIndex {
         .await
     }
 
+    async fn without_keywords(&self, limit: usize) -> Result<Vec<Uuid>, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        let request = ScrollRequest {
+            offset: None,
+            limit: Some(limit.max(1)),
+            filter: Some(lacking_keywords()),
+            with_payload: Some(WithPayloadInterface::Bool(false)),
+            with_vector: WithVector::Bool(false),
+            order_by: None,
+        };
+        let (records, _) = blocking(move || inner.shard.scroll(request).map_err(backend)).await?;
+        records
+            .into_iter()
+            .map(|record| match record.id {
+                PointId::Uuid(id) => Ok(id),
+                PointId::NumId(n) => Err(IndexError::Backend(format!(
+                    "unexpected numeric point id {n}"
+                ))),
+            })
+            .collect()
+    }
+
+    async fn count_without_keywords(&self) -> Result<u64, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        let request = CountRequest {
+            filter: Some(lacking_keywords()),
+            exact: true,
+        };
+        let count = blocking(move || inner.shard.count(request).map_err(backend)).await?;
+        Ok(count as u64)
+    }
+
+    async fn set_keywords(&self, points: Vec<(Uuid, SparseVector)>) -> Result<(), IndexError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let points = points
+            .into_iter()
+            .map(|(id, terms)| PointVectorsPersisted {
+                id: PointId::Uuid(id),
+                vector: VectorStructInternal::Named(
+                    [(KEYWORD_VECTOR.to_owned(), sparse(terms).into())].into(),
+                )
+                .into(),
+            })
+            .collect();
+        self.write(UpdateOperation::VectorOperation(
+            VectorOperations::UpdateVectors(UpdateVectorsOp {
+                points,
+                update_filter: None,
+            }),
+        ))
+        .await
+    }
+
     async fn status(&self) -> Result<IndexStatus, IndexError> {
         let inner = Arc::clone(&self.inner);
         let info = blocking(move || Ok(inner.shard.info())).await?;
@@ -293,6 +399,36 @@ impl VectorIndex for EdgeIndex {
             indexed_vectors: info.indexed_vectors_count as u64,
             segments: info.segments_count,
         })
+    }
+}
+
+/// Our sparse vector as qdrant-edge's (the same two arrays).
+fn sparse(terms: SparseVector) -> Vector {
+    Vector::from(qdrant_edge::SparseVector {
+        indices: terms.indices,
+        values: terms.values,
+    })
+}
+
+/// The default (dense) vector of a returned point.
+fn dense_of(vectors: VectorStructInternal) -> Option<Vec<f32>> {
+    match vectors {
+        VectorStructInternal::Single(vector) => Some(vector),
+        VectorStructInternal::Named(mut named) => match named.remove(DEFAULT_VECTOR_NAME)? {
+            VectorInternal::Dense(vector) => Some(vector),
+            _ => None,
+        },
+        VectorStructInternal::MultiDense(_) => None,
+    }
+}
+
+/// Points without a keyword vector: those written before the index had one.
+fn lacking_keywords() -> Filter {
+    Filter {
+        must_not: Some(vec![Condition::HasVector(HasVectorCondition {
+            has_vector: KEYWORD_VECTOR.into(),
+        })]),
+        ..Filter::default()
     }
 }
 

@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::embed::{ModelInfo, Vector};
+use crate::keywords::SparseVector;
 
 /// The payload keys every backend writes and filters on (each keyword-indexed), so that a filter
 /// means the same whichever index serves it.
@@ -28,6 +29,9 @@ pub(crate) const KEY_DOCUMENT: &str = "document_id";
 pub(crate) const KEY_TAGS: &str = "tags";
 pub(crate) const KEY_TYPE: &str = "type";
 pub(crate) const KEY_SOURCE: &str = "source";
+
+/// The name of the keyword (BM25) sparse vector beside each point's dense one.
+pub(crate) const KEYWORD_VECTOR: &str = "bm25";
 
 /// One chunk's vector and the payload that search filters on.
 #[derive(Debug, Clone)]
@@ -37,6 +41,8 @@ pub struct VectorPoint {
     pub id: Uuid,
     pub document_id: Uuid,
     pub vector: Vector,
+    /// The chunk's BM25 term weights (empty when it has no keyword terms).
+    pub keywords: SparseVector,
     pub tags: Vec<String>,
     pub doc_type: Option<String>,
     pub source: Option<String>,
@@ -62,15 +68,26 @@ impl VectorFilter {
     }
 }
 
+/// What a search ranks the points by.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Cosine similarity to this (unit-length) embedding.
+    Dense(Vector),
+    /// BM25: the sum, over the query's terms, of each term's IDF times its weight in the chunk.
+    Keywords(SparseVector),
+}
+
 #[derive(Debug, Clone)]
 pub struct VectorQuery {
-    pub vector: Vector,
+    pub target: Target,
     pub limit: usize,
-    /// Lowest cosine similarity returned.
+    /// Lowest score returned (cosine similarity for a dense target).
     pub threshold: Option<f32>,
     pub filter: VectorFilter,
     /// Brute force instead of the HNSW graph: the ground truth for recall measurements.
     pub exact: bool,
+    /// Return each hit's dense vector too (diversity and cosine scores of keyword hits).
+    pub with_vectors: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +95,8 @@ pub struct ScoredPoint {
     pub id: Uuid,
     pub document_id: Uuid,
     pub score: f32,
+    /// The point's dense vector, when the query asked for it.
+    pub vector: Option<Vector>,
 }
 
 /// A snapshot of the index for stats and health.
@@ -118,6 +137,21 @@ pub trait VectorIndex: Send + Sync + 'static {
     /// Inserts or overwrites points; visible to searches when this returns.
     async fn upsert(&self, points: Vec<VectorPoint>) -> Result<(), IndexError>;
     async fn search(&self, query: VectorQuery) -> Result<Vec<ScoredPoint>, IndexError>;
+    /// Several searches at once: one round trip where the backend allows it.
+    async fn search_many(
+        &self,
+        queries: Vec<VectorQuery>,
+    ) -> Result<Vec<Vec<ScoredPoint>>, IndexError> {
+        futures_util::future::try_join_all(queries.into_iter().map(|query| self.search(query)))
+            .await
+    }
+    /// Up to `limit` points that have no keyword vector yet (written before keyword search
+    /// existed), for the upgrade to fill in.
+    async fn without_keywords(&self, limit: usize) -> Result<Vec<Uuid>, IndexError>;
+    /// How many points have no keyword vector yet.
+    async fn count_without_keywords(&self) -> Result<u64, IndexError>;
+    /// Sets the keyword vectors of existing points, leaving their dense vectors and payloads.
+    async fn set_keywords(&self, points: Vec<(Uuid, SparseVector)>) -> Result<(), IndexError>;
     /// Removes every point of the document (one delete-by-filter).
     async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError>;
     async fn status(&self) -> Result<IndexStatus, IndexError>;

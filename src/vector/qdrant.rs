@@ -20,10 +20,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
-    CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
-    PointStruct, QueryPointsBuilder, ReadConsistencyType, ScoredPoint as QdrantPoint,
-    SearchParamsBuilder, UpsertPointsBuilder, Value, VectorParamsBuilder, WriteOrdering,
-    WriteOrderingType, point_id::PointIdOptions, read_consistency, value::Kind, vectors_config,
+    CreateFieldIndexCollectionBuilder, CreateVectorNameRequestBuilder, DeletePointsBuilder,
+    Distance, FieldType, Filter, Modifier, NamedVectors, PointStruct, PointVectors,
+    QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder, ReadConsistencyType,
+    ScoredPoint as QdrantPoint, ScrollPointsBuilder, SearchParamsBuilder,
+    SparseVectorCreationConfigBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpdatePointVectorsBuilder, UpsertPointsBuilder, Value, Vector, VectorInput,
+    VectorParamsBuilder, VectorsSelector, WriteOrdering, WriteOrderingType,
+    point_id::PointIdOptions, read_consistency, value::Kind, vector_output, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use uuid::Uuid;
@@ -32,8 +36,12 @@ use crate::config::{QdrantSettings, ReadConsistency, WriteOrderingSetting};
 
 use super::{
     IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
-    ScoredPoint, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
+    KEYWORD_VECTOR, ScoredPoint, Target, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
 };
+use crate::keywords::SparseVector;
+
+/// The unnamed dense vector's name in requests that name vectors.
+const DENSE_VECTOR: &str = "";
 
 /// Recorded in the collection's metadata so that a collection filled by another model is refused.
 const META_MODEL: &str = "selfrag_model";
@@ -135,8 +143,12 @@ impl QdrantIndex {
             .and_then(|config| config.metadata.get(META_MODEL))
             .and_then(string_value)
             .map(str::to_owned);
-        let params = config
-            .and_then(|config| config.params)
+        let params = config.and_then(|config| config.params);
+        let has_keywords = params
+            .as_ref()
+            .and_then(|params| params.sparse_vectors_config.as_ref())
+            .is_some_and(|sparse| sparse.map.contains_key(KEYWORD_VECTOR));
+        let params = params
             .and_then(|params| params.vectors_config)
             .and_then(|vectors| vectors.config);
         let (size, distance) = match params {
@@ -167,7 +179,64 @@ impl QdrantIndex {
                 configured: format!("{identity}, cosine"),
             });
         }
+        if !has_keywords {
+            self.add_keyword_vector().await?;
+        }
         Ok(())
+    }
+
+    /// Gives a collection from before keyword search its sparse vector (its points are filled
+    /// in by the upgrade, `ingest::keywords`). Needs Qdrant 1.18 or later; an older server is
+    /// named in the error. Idempotent: replicas starting together may all ask.
+    async fn add_keyword_vector(&self) -> Result<(), IndexError> {
+        self.client
+            .create_vector_name(
+                CreateVectorNameRequestBuilder::new(
+                    &self.collection,
+                    KEYWORD_VECTOR,
+                    SparseVectorCreationConfigBuilder::new().modifier(Modifier::Idf),
+                )
+                .wait(true),
+            )
+            .await
+            .map_err(|err| {
+                IndexError::Backend(format!(
+                    "the Qdrant collection `{}` has no keyword vector and adding one failed \
+                     (it needs Qdrant 1.18 or later): {err}",
+                    self.collection
+                ))
+            })?;
+        tracing::info!(collection = %self.collection, "Qdrant collection given a keyword vector; its points are filled in at start");
+        Ok(())
+    }
+
+    /// One search as a Query API request: the dense vector is the unnamed one, the keyword
+    /// vector is named.
+    fn query_points(&self, query: VectorQuery) -> QueryPoints {
+        let mut request = match query.target {
+            Target::Dense(vector) => QueryPointsBuilder::new(&self.collection).query(vector),
+            Target::Keywords(terms) => QueryPointsBuilder::new(&self.collection)
+                .query(VectorInput::new_sparse(terms.indices, terms.values))
+                .using(KEYWORD_VECTOR),
+        }
+        .limit(query.limit as u64)
+        .with_payload(true)
+        .params(SearchParamsBuilder::default().exact(query.exact));
+        if query.with_vectors {
+            request = request.with_vectors(VectorsSelector {
+                names: vec![DENSE_VECTOR.to_owned()],
+            });
+        }
+        if let Some(filter) = to_filter(&query.filter) {
+            request = request.filter(filter);
+        }
+        if let Some(threshold) = query.threshold {
+            request = request.score_threshold(threshold);
+        }
+        if let Some(consistency) = read_consistency(self.settings.read_consistency) {
+            request = request.read_consistency(consistency);
+        }
+        request.build()
     }
 
     fn write_ordering(&self) -> WriteOrdering {
@@ -203,22 +272,90 @@ impl VectorIndex for QdrantIndex {
     }
 
     async fn search(&self, query: VectorQuery) -> Result<Vec<ScoredPoint>, IndexError> {
-        let mut request = QueryPointsBuilder::new(&self.collection)
-            .query(query.vector)
-            .limit(query.limit as u64)
-            .with_payload(true)
-            .params(SearchParamsBuilder::default().exact(query.exact));
-        if let Some(filter) = to_filter(&query.filter) {
-            request = request.filter(filter);
-        }
-        if let Some(threshold) = query.threshold {
-            request = request.score_threshold(threshold);
-        }
-        if let Some(consistency) = read_consistency(self.settings.read_consistency) {
-            request = request.read_consistency(consistency);
-        }
+        let request = self.query_points(query);
         let response = self.client.query(request).await.map_err(qdrant_error)?;
         response.result.into_iter().map(from_point).collect()
+    }
+
+    async fn search_many(
+        &self,
+        queries: Vec<VectorQuery>,
+    ) -> Result<Vec<Vec<ScoredPoint>>, IndexError> {
+        let requests: Vec<QueryPoints> = queries
+            .into_iter()
+            .map(|query| self.query_points(query))
+            .collect();
+        let mut batch = QueryBatchPointsBuilder::new(&self.collection, requests);
+        if let Some(consistency) = read_consistency(self.settings.read_consistency) {
+            batch = batch.read_consistency(consistency);
+        }
+        let response = self.client.query_batch(batch).await.map_err(qdrant_error)?;
+        response
+            .result
+            .into_iter()
+            .map(|batch| batch.result.into_iter().map(from_point).collect())
+            .collect()
+    }
+
+    async fn without_keywords(&self, limit: usize) -> Result<Vec<Uuid>, IndexError> {
+        let response = self
+            .client
+            .scroll(
+                ScrollPointsBuilder::new(&self.collection)
+                    .filter(lacking_keywords())
+                    .limit(limit.max(1) as u32)
+                    .with_payload(false)
+                    .with_vectors(false),
+            )
+            .await
+            .map_err(qdrant_error)?;
+        response
+            .result
+            .into_iter()
+            .map(|point| point_uuid(point.id))
+            .collect()
+    }
+
+    async fn count_without_keywords(&self) -> Result<u64, IndexError> {
+        Ok(self
+            .client
+            .count(
+                CountPointsBuilder::new(&self.collection)
+                    .filter(lacking_keywords())
+                    .exact(true),
+            )
+            .await
+            .map_err(qdrant_error)?
+            .result
+            .map_or(0, |count| count.count))
+    }
+
+    async fn set_keywords(&self, points: Vec<(Uuid, SparseVector)>) -> Result<(), IndexError> {
+        let batch = self.settings.upsert_batch.max(1);
+        let mut points = points.into_iter().peekable();
+        while points.peek().is_some() {
+            let chunk: Vec<PointVectors> = points
+                .by_ref()
+                .take(batch)
+                .map(|(id, terms)| PointVectors {
+                    id: Some(id.to_string().into()),
+                    vectors: Some(
+                        NamedVectors::default()
+                            .add_vector(KEYWORD_VECTOR, sparse(terms))
+                            .into(),
+                    ),
+                })
+                .collect();
+            self.client
+                .update_vectors(
+                    UpdatePointVectorsBuilder::new(&self.collection, chunk)
+                        .wait(true)
+                        .ordering(self.write_ordering()),
+                )
+                .await
+                .map_err(qdrant_error)?;
+        }
+        Ok(())
     }
 
     async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError> {
@@ -279,8 +416,14 @@ fn collection_spec(
     if settings.on_disk_vectors {
         vectors = vectors.on_disk(true);
     }
+    let mut keywords = SparseVectorsConfigBuilder::default();
+    keywords.add_named_vector_params(
+        KEYWORD_VECTOR,
+        SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+    );
     let mut spec = CreateCollectionBuilder::new(name)
         .vectors_config(vectors)
+        .sparse_vectors_config(keywords)
         .on_disk_payload(settings.on_disk_payload)
         .metadata(HashMap::from([(
             META_MODEL.to_string(),
@@ -321,6 +464,15 @@ pub(crate) fn to_filter(filter: &VectorFilter) -> Option<Filter> {
     Some(Filter::must(must))
 }
 
+/// Points without a keyword vector: those written before the collection had one.
+fn lacking_keywords() -> Filter {
+    Filter::must_not([Condition::has_vector(KEYWORD_VECTOR)])
+}
+
+fn sparse(terms: SparseVector) -> Vector {
+    Vector::new_sparse(terms.indices, terms.values)
+}
+
 /// The points of one document. Not an `Option`, unlike [`to_filter`]: a delete given an empty
 /// filter would match every point.
 pub(crate) fn one_document(document_id: Uuid) -> Filter {
@@ -348,32 +500,45 @@ pub(crate) fn to_point(point: VectorPoint) -> PointStruct {
     if let Some(source) = point.source {
         payload.insert(KEY_SOURCE, source);
     }
-    PointStruct::new(point.id.to_string(), point.vector, payload)
+    let vectors = NamedVectors::default()
+        .add_vector(DENSE_VECTOR, Vector::new_dense(point.vector))
+        .add_vector(KEYWORD_VECTOR, sparse(point.keywords));
+    PointStruct::new(point.id.to_string(), vectors, payload)
+}
+
+fn point_uuid(id: Option<qdrant_client::qdrant::PointId>) -> Result<Uuid, IndexError> {
+    match id.and_then(|id| id.point_id_options) {
+        Some(PointIdOptions::Uuid(id)) => Uuid::parse_str(&id)
+            .map_err(|err| IndexError::Backend(format!("bad point id {id}: {err}"))),
+        Some(PointIdOptions::Num(n)) => Err(IndexError::Backend(format!(
+            "unexpected numeric point id {n}: is the collection shared with another program?"
+        ))),
+        None => Err(IndexError::Backend("a hit without a point id".into())),
+    }
 }
 
 /// A hit back in our terms. Points we did not write (numeric ids, no document id) are an error,
 /// not silently skipped: the collection is shared with something else.
 pub(crate) fn from_point(point: QdrantPoint) -> Result<ScoredPoint, IndexError> {
-    let id = match point.id.and_then(|id| id.point_id_options) {
-        Some(PointIdOptions::Uuid(id)) => Uuid::parse_str(&id)
-            .map_err(|err| IndexError::Backend(format!("bad point id {id}: {err}")))?,
-        Some(PointIdOptions::Num(n)) => {
-            return Err(IndexError::Backend(format!(
-                "unexpected numeric point id {n}: is the collection shared with another program?"
-            )));
-        }
-        None => return Err(IndexError::Backend("a hit without a point id".into())),
-    };
+    let id = point_uuid(point.id)?;
     let document_id = point
         .payload
         .get(KEY_DOCUMENT)
         .and_then(string_value)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| IndexError::Backend(format!("point {id} has no document id")))?;
+    let vector = point
+        .vectors
+        .and_then(|vectors| vectors.get_vector())
+        .and_then(|vector| match vector {
+            vector_output::Vector::Dense(dense) => Some(dense.data),
+            _ => None,
+        });
     Ok(ScoredPoint {
         id,
         document_id,
         score: point.score,
+        vector,
     })
 }
 
@@ -401,7 +566,10 @@ fn qdrant_error(err: QdrantError) -> IndexError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qdrant_client::qdrant::{PointId, condition::ConditionOneOf, r#match::MatchValue};
+    use qdrant_client::qdrant::{
+        DenseVector, PointId, VectorOutput, VectorsOutput, condition::ConditionOneOf,
+        r#match::MatchValue, vectors, vectors_output,
+    };
 
     fn field_matches(filter: &Filter) -> Vec<(String, MatchValue)> {
         filter
@@ -474,10 +642,28 @@ mod tests {
             id,
             document_id,
             vector: vec![0.5, -0.5],
+            keywords: SparseVector {
+                indices: vec![7, 9],
+                values: vec![1.5, 0.5],
+            },
             tags: vec!["x".into()],
             doc_type: None,
             source: Some("s".into()),
         });
+        let vectors = match point.vectors.and_then(|v| v.vectors_options) {
+            Some(vectors::VectorsOptions::Vectors(named)) => named.vectors,
+            other => panic!("expected named vectors, got {other:?}"),
+        };
+        assert_eq!(
+            vectors.get(DENSE_VECTOR),
+            Some(&Vector::new_dense(vec![0.5, -0.5])),
+            "the dense vector is the unnamed one"
+        );
+        assert_eq!(
+            vectors.get(KEYWORD_VECTOR),
+            Some(&Vector::new_sparse(vec![7, 9], vec![1.5, 0.5])),
+            "the keyword vector is named"
+        );
         assert_eq!(
             point.id.and_then(|id| id.point_id_options),
             Some(PointIdOptions::Uuid(id.to_string()))
@@ -513,12 +699,29 @@ mod tests {
             ..QdrantPoint::default()
         };
         assert_eq!(
-            from_point(hit).expect("maps"),
+            from_point(hit.clone()).expect("maps"),
             ScoredPoint {
                 id,
                 document_id,
-                score: 0.75
+                score: 0.75,
+                vector: None,
             }
+        );
+        let with_vector = QdrantPoint {
+            vectors: Some(VectorsOutput {
+                vectors_options: Some(vectors_output::VectorsOptions::Vector(VectorOutput {
+                    vector: Some(vector_output::Vector::Dense(DenseVector {
+                        data: vec![0.6, 0.8],
+                    })),
+                    ..VectorOutput::default()
+                })),
+            }),
+            ..hit
+        };
+        assert_eq!(
+            from_point(with_vector).expect("maps").vector,
+            Some(vec![0.6, 0.8]),
+            "the dense vector comes back when asked for"
         );
     }
 
@@ -571,6 +774,15 @@ mod tests {
         assert_eq!(
             spec.metadata.get(META_MODEL).and_then(string_value),
             Some("m")
+        );
+        let keywords = spec
+            .sparse_vectors_config
+            .and_then(|sparse| sparse.map.get(KEYWORD_VECTOR).cloned())
+            .expect("a keyword vector");
+        assert_eq!(
+            keywords.modifier,
+            Some(Modifier::Idf as i32),
+            "the index applies IDF"
         );
         let defaults = collection_spec("c", &identity, &QdrantSettings::default());
         assert_eq!(

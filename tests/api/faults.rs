@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use selfrag::embed::{EmbedError, Embedder, ModelInfo, Vector};
+use selfrag::keywords::SparseVector;
 use selfrag::vector::{
     IndexError, IndexStatus, ScoredPoint, VectorIndex, VectorPoint, VectorQuery,
 };
@@ -34,6 +35,15 @@ impl VectorIndex for FlakyIndex {
     }
     async fn status(&self) -> Result<IndexStatus, IndexError> {
         self.inner.status().await
+    }
+    async fn without_keywords(&self, limit: usize) -> Result<Vec<Uuid>, IndexError> {
+        self.inner.without_keywords(limit).await
+    }
+    async fn count_without_keywords(&self) -> Result<u64, IndexError> {
+        self.inner.count_without_keywords().await
+    }
+    async fn set_keywords(&self, points: Vec<(Uuid, SparseVector)>) -> Result<(), IndexError> {
+        self.inner.set_keywords(points).await
     }
 }
 

@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "telemetry",
     "disk",
     "embed",
+    "keywords",
     "redis",
     "store",
     "vector",

@@ -20,6 +20,7 @@ mod fuzz;
 mod hardening;
 mod health;
 mod http;
+mod hybrid;
 mod ingest;
 mod layering;
 mod limits;

@@ -3,7 +3,7 @@
 use selfrag::config::IndexConfig;
 use selfrag::ingest::Chunker;
 use selfrag::vector::{
-    EdgeIndex, IndexIdentity, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
+    EdgeIndex, IndexIdentity, Target, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
 };
 use uuid::Uuid;
 
@@ -48,6 +48,7 @@ async fn hnsw_recall_at_10_against_exact_search() {
             id: Uuid::new_v5(&document_id, i.to_string().as_bytes()),
             document_id,
             vector: vector.clone(),
+            keywords: Default::default(),
             tags: vec![],
             doc_type: None,
             source: None,
@@ -70,11 +71,12 @@ async fn hnsw_recall_at_10_against_exact_search() {
     let (mut found, mut wanted) = (0usize, 0usize);
     for vector in query_vectors {
         let search = |exact| VectorQuery {
-            vector: vector.clone(),
+            target: Target::Dense(vector.clone()),
             limit: 10,
             threshold: None,
             filter: VectorFilter::default(),
             exact,
+            with_vectors: false,
         };
         let truth: Vec<Uuid> = index
             .search(search(true))

@@ -43,6 +43,7 @@ async fn points_without_rows_never_take_a_result_slot(backend: Backend) {
             id: Uuid::new_v4(),
             document_id: Uuid::new_v4(),
             vector: vector.clone(),
+            keywords: Default::default(),
             tags: Vec::new(),
             doc_type: None,
             source: None,
@@ -298,6 +299,7 @@ async fn a_full_disk_refuses_writes_keeps_searching_and_recovers_without_a_resta
         selfrag::app::Overrides {
             embedder: Some(crate::helpers::shared_embedder()),
             index: None,
+            on_keyword_progress: None,
         },
     )
     .await

@@ -112,19 +112,25 @@ async fn threshold_and_limit_bound_the_hits(backend: Backend) {
     let limited = app.search("the history of bread", 3, Value::Null).await;
     assert_eq!(limited["totalHits"], 3);
 
-    let cut = scores[scores.len() / 2];
-    let result = app
-        .data(
-            "query($t: Float) { search(query: \"the history of bread\", limit: 100, threshold: $t) { hits { score } } }",
-            json!({ "t": cut }),
-        )
-        .await;
-    let kept = result["search"]["hits"].as_array().expect("hits");
-    assert!(!kept.is_empty() && kept.len() < scores.len());
-    assert!(
-        kept.iter()
-            .all(|h| h["score"].as_f64().expect("score") >= cut - 1e-6)
-    );
+    // The threshold is a cosine similarity in every mode (the default mode's `score` is a
+    // fused rank score): it bounds `denseScore`.
+    let cosine_of = |result: &Value| -> Vec<f64> {
+        result["search"]["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| h["denseScore"].as_f64().expect("denseScore"))
+            .collect()
+    };
+    let query =
+        "query($t: Float) { search(query: \"the history of bread\", limit: 100, threshold: $t) {
+        hits { score denseScore } } }";
+    let mut cosines = cosine_of(&app.data(query, json!({ "t": null })).await);
+    cosines.sort_by(|a, b| b.total_cmp(a));
+    let cut = cosines[cosines.len() / 2];
+    let kept = cosine_of(&app.data(query, json!({ "t": cut })).await);
+    assert!(!kept.is_empty() && kept.len() < cosines.len());
+    assert!(kept.iter().all(|&cosine| cosine >= cut - 1e-6));
 }
 
 on_every_backend!(filters_narrow_the_hits, threshold_and_limit_bound_the_hits);

@@ -137,9 +137,22 @@ async function searchPage(context, marker) {
   await page.getByTestId("no-hits").waitFor({ timeout: WAIT_MS });
   ok(`tag filter not-${marker} excludes it ("${(await page.getByTestId("no-hits").textContent()).trim()}")`);
 
-  // The same search again: answered from L1.
+  // Words only: the marker is an exact token, which keyword search finds by itself.
   await page.getByTestId("search-tags").fill("");
+  await page.getByTestId("search-mode").selectOption("KEYWORD");
+  await page.getByTestId("search-query").fill(marker);
   await search(3);
+  expect((await hitOfDoc.count()) === 1, "keyword search for the marker did not find the document");
+  const keywordMarks = (await hitOfDoc.locator("mark").allTextContents()).map((m) => m.toLowerCase());
+  expect(keywordMarks.length > 0 && keywordMarks.every((m) => m === marker), `keyword marks are ${JSON.stringify(keywordMarks)}`);
+  const sides = await hitOfDoc.getByTestId("hit-side-scores").textContent();
+  expect(/words \d/.test(sides) && !/meaning/.test(sides), `keyword hit's side scores are "${sides}"`);
+  ok(`mode switch: KEYWORD finds "${marker}" (${sides})`);
+  await page.getByTestId("search-mode").selectOption("HYBRID");
+  await page.getByTestId("search-query").fill(query);
+
+  // The same search again: answered from L1.
+  await search(4);
   expect((await hitOfDoc.count()) === 1, "the repeated search lost the document");
   expect((await level()) === "L1", `repeated search should come from L1, was ${await level()}`);
   ok(`repeat of the same search answered from L1 (${await meta.getByTestId("took-ms").textContent()})`);
