@@ -16,8 +16,8 @@ use crate::embed::{Embedder, FastEmbedder, WordPieces};
 use crate::graphql::build_schema;
 use crate::http::{HttpState, router};
 use crate::ingest::{
-    Chunker, InFlightWrites, IngestEvents, fill_missing_keywords, recover_interrupted_writes,
-    spawn_periodic_recovery,
+    Chunker, InFlightWrites, IngestEvents, check_keyword_settings, fill_missing_keywords,
+    record_keyword_settings, recover_interrupted_writes, spawn_periodic_recovery,
 };
 use crate::ratelimit::RateLimiter;
 use crate::services::Services;
@@ -72,6 +72,9 @@ pub struct Overrides {
     /// Told how the keyword upgrade of an old index advances (`selfrag reindex` draws a bar);
     /// by default it is logged.
     pub on_keyword_progress: Option<Arc<dyn Fn(crate::ingest::KeywordProgress) + Send + Sync>>,
+    /// Whether keyword vectors computed with other settings are computed again (`selfrag
+    /// reindex`) or refused (the server, by default).
+    pub keyword_rebuild: crate::ingest::KeywordRebuild,
 }
 
 /// Background work owned by the services (the vector optimiser); aborted on drop.
@@ -204,10 +207,12 @@ impl Backends {
                 );
             })
         });
-        let upgraded =
-            fill_missing_keywords(&services.ingest_context(), |progress| on_progress(progress))
-                .await
-                .map_err(StartError::KeywordUpgrade)?;
+        let context = services.ingest_context();
+        check_keyword_settings(&context, overrides.keyword_rebuild).await?;
+        let upgraded = fill_missing_keywords(&context, |progress| on_progress(progress))
+            .await
+            .map_err(StartError::KeywordUpgrade)?;
+        record_keyword_settings(&context).await?;
         if upgraded > 0 {
             tracing::info!(upgraded, "keyword index complete");
         }

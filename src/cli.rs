@@ -44,11 +44,16 @@ enum Command {
     Schema,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Give an index from before keyword search its keyword vectors, with a progress bar, and
-    /// exit. The server does the same at start; this is for doing it ahead of time. Resumable:
-    /// stopped, it continues where it was. Needs the data directory to itself (stop the
-    /// server) unless the index is a Qdrant server.
-    Reindex,
+    /// Compute the keyword vectors the index lacks, with a progress bar, and exit: those of an
+    /// index from before keyword search (the server also does this at start), or all of them
+    /// when the `keywords.*` settings changed (the server refuses to start until then).
+    /// Resumable: stopped, it continues where it was. Needs the data directory to itself (stop
+    /// the server) unless the index is a Qdrant server.
+    Reindex {
+        /// Compute every keyword vector again, even if the settings did not change.
+        #[arg(long)]
+        all: bool,
+    },
     /// Manage API keys. Once one exists, mutations and cache clearing need a key (and queries
     /// too unless `auth.public_queries`). Safe while the server runs: it only touches the database.
     #[command(subcommand)]
@@ -158,7 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys_command(load()?, command).await,
-        Command::Reindex => reindex_command(load()?).await,
+        Command::Reindex { all } => reindex_command(load()?, all).await,
         Command::Ingest(args) => ingest_command(load()?, args).await,
         Command::Search(args) => search_command(load()?, args).await,
     }
@@ -209,7 +214,7 @@ async fn keys_command(config: Config, command: KeysCommand) -> anyhow::Result<()
     Ok(())
 }
 
-async fn reindex_command(config: Config) -> anyhow::Result<()> {
+async fn reindex_command(config: Config, all: bool) -> anyhow::Result<()> {
     let bar = ProgressBar::hidden().with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} chunks weighted")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -223,6 +228,11 @@ async fn reindex_command(config: Config) -> anyhow::Result<()> {
             drawn.set_length(progress.total);
             drawn.set_position(progress.done);
         })),
+        keyword_rebuild: if all {
+            ingest::KeywordRebuild::Always
+        } else {
+            ingest::KeywordRebuild::IfChanged
+        },
         ..Overrides::default()
     };
     let backends = Backends::open(config, overrides).await?;

@@ -42,6 +42,7 @@ pub enum KeywordError {
 #[derive(Debug)]
 pub struct Keywords {
     bm25: EdgeBm25,
+    fingerprint: String,
 }
 
 impl Keywords {
@@ -63,7 +64,17 @@ impl Keywords {
             key: "language",
             reason: err.to_string(),
         })?;
-        Ok(Keywords { bm25 })
+        let fingerprint = format!(
+            "BM25 k1={} b={} avg_len={} language={}",
+            settings.k1, settings.b, settings.avg_len, settings.language
+        );
+        Ok(Keywords { bm25, fingerprint })
+    }
+
+    /// The settings that decide the weights, as the index records them: vectors computed with
+    /// other settings must not be mixed with these.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// A chunk's term weights: BM25's saturated, length-normalised term frequencies.

@@ -1,8 +1,8 @@
 //! `keywords`: how chunks are weighted for keyword (BM25) search.
 //!
-//! The weights are computed when a chunk is ingested, so changing `k1`, `b`, `avg_len` or
-//! `language` applies to chunks ingested afterwards (re-ingest into an empty data directory to
-//! apply them to all).
+//! The weights are computed when a chunk is ingested. The index records the settings they were
+//! computed with; after a change the server refuses to start until `selfrag reindex` has
+//! computed every chunk's weights again, so two settings are never mixed in one ranking.
 
 use serde::{Deserialize, Serialize};
 

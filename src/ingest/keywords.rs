@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 
 use crate::error::Result;
+use crate::vector::IndexError;
 
 use super::IngestContext;
 
@@ -19,6 +20,61 @@ const BATCH: usize = 256;
 pub struct KeywordProgress {
     pub done: u64,
     pub total: u64,
+}
+
+/// What to do when the index's keyword vectors were computed with other settings than the
+/// configured ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeywordRebuild {
+    /// Refuse (the server: mixing weights of two settings would skew every keyword score).
+    #[default]
+    Never,
+    /// Compute every keyword vector again (`selfrag reindex`).
+    IfChanged,
+    /// Compute every keyword vector again even when the settings are the same
+    /// (`selfrag reindex --all`).
+    Always,
+}
+
+/// Checks the settings the index's keyword vectors were computed with against the configured
+/// ones; on a difference, refuses or (as `rebuild` says) removes every keyword vector, so that
+/// [`fill_missing_keywords`] computes them all again. Call [`record_keyword_settings`] once
+/// that has finished: a crash in between leaves the old settings recorded, and the next run
+/// clears again rather than trusting half-computed vectors.
+pub async fn check_keyword_settings(
+    ctx: &IngestContext,
+    rebuild: KeywordRebuild,
+) -> std::result::Result<(), IndexError> {
+    let configured = ctx.keywords.fingerprint();
+    let recorded = ctx.index.keyword_settings().await?;
+    let changed = recorded
+        .as_deref()
+        .is_some_and(|recorded| recorded != configured);
+    match (rebuild, changed) {
+        (KeywordRebuild::Never, true) => Err(IndexError::KeywordSettingsMismatch {
+            path: "the vector index".into(),
+            recorded: recorded.unwrap_or_default(),
+            configured: configured.to_owned(),
+        }),
+        (KeywordRebuild::Always, _) | (KeywordRebuild::IfChanged, true) => {
+            tracing::info!(
+                recorded = recorded.as_deref().unwrap_or("none"),
+                configured,
+                "computing every keyword vector again"
+            );
+            ctx.index.clear_keywords().await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Records the configured keyword settings as those of every keyword vector in the index.
+pub async fn record_keyword_settings(ctx: &IngestContext) -> std::result::Result<(), IndexError> {
+    let configured = ctx.keywords.fingerprint();
+    if ctx.index.keyword_settings().await?.as_deref() != Some(configured) {
+        ctx.index.record_keyword_settings(configured).await?;
+    }
+    Ok(())
 }
 
 /// Gives every point without a keyword vector one, computed from its chunk's text; returns how

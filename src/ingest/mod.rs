@@ -10,7 +10,10 @@ mod recovery;
 pub use batch::{detached, ingest_in_order, validate_batch};
 pub use chunker::{Chunker, TextChunk};
 pub use events::{IngestEvent, IngestEvents, IngestStatus};
-pub use keywords::{KeywordProgress, fill_missing_keywords};
+pub use keywords::{
+    KeywordProgress, KeywordRebuild, check_keyword_settings, fill_missing_keywords,
+    record_keyword_settings,
+};
 pub use pipeline::{IngestOutcome, IngestRequest, content_hash, delete_document, ingest, validate};
 pub use recovery::{recover_interrupted_writes, spawn_periodic_recovery};
 

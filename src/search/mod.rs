@@ -358,7 +358,15 @@ async fn compute(
     } else {
         page_end
     };
-    let mut pool = wanted.max(ctx.settings.candidates);
+    // Fusion, diversity and grouping choose among more candidates than the page; a single
+    // ranking, as is, needs only the page.
+    let reshaped =
+        mode == SearchMode::Hybrid || request.diversity > 0.0 || request.group_by_document;
+    let mut pool = if reshaped {
+        wanted.max(ctx.settings.candidates)
+    } else {
+        wanted
+    };
     let mut round = 1;
     loop {
         let started = Instant::now();

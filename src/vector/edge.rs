@@ -36,6 +36,8 @@ use super::{
 use crate::keywords::SparseVector;
 
 const IDENTITY_FILE: &str = "selfrag-index.json";
+/// The keyword settings the keyword vectors were computed with (`Keywords::fingerprint`).
+const KEYWORD_SETTINGS_FILE: &str = "selfrag-keywords.json";
 const SHARD_DIR: &str = "shard";
 
 struct Inner {
@@ -390,6 +392,35 @@ impl VectorIndex for EdgeIndex {
         .await
     }
 
+    async fn clear_keywords(&self) -> Result<(), IndexError> {
+        // A filter without conditions matches every point.
+        self.write(UpdateOperation::VectorOperation(
+            VectorOperations::DeleteVectorsByFilter(Filter::default(), vec![KEYWORD_VECTOR.into()]),
+        ))
+        .await
+    }
+
+    async fn keyword_settings(&self) -> Result<Option<String>, IndexError> {
+        let path = self.path.join(KEYWORD_SETTINGS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<KeywordSettings>(&bytes)
+                .map(|saved| Some(saved.settings))
+                .map_err(|err| {
+                    IndexError::Backend(format!("{} is corrupt: {err}", path.display()))
+                }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn record_keyword_settings(&self, fingerprint: &str) -> Result<(), IndexError> {
+        let bytes = serde_json::to_vec_pretty(&KeywordSettings {
+            settings: fingerprint.to_owned(),
+        })
+        .map_err(|err| IndexError::Backend(err.to_string()))?;
+        write_atomically(&self.path.join(KEYWORD_SETTINGS_FILE), &bytes)
+    }
+
     async fn status(&self) -> Result<IndexStatus, IndexError> {
         let inner = Arc::clone(&self.inner);
         let info = blocking(move || Ok(inner.shard.info())).await?;
@@ -499,6 +530,22 @@ fn check_identity(dir: &Path, configured: &IndexIdentity) -> Result<(), IndexErr
             configured: configured.to_string(),
         });
     }
+    Ok(())
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeywordSettings {
+    settings: String,
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file, synced, renamed over it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
+    use std::io::Write;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
     Ok(())
 }
 

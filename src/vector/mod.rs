@@ -120,6 +120,15 @@ pub enum IndexError {
         found: String,
         configured: String,
     },
+    #[error(
+        "the keyword vectors in {path} were computed with {recorded}, but the server is configured \
+         for {configured}; run `selfrag reindex` to compute them again, or restore the settings"
+    )]
+    KeywordSettingsMismatch {
+        path: String,
+        recorded: String,
+        configured: String,
+    },
     #[error("vector index I/O failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("vector index operation failed: {0}")]
@@ -152,6 +161,12 @@ pub trait VectorIndex: Send + Sync + 'static {
     async fn count_without_keywords(&self) -> Result<u64, IndexError>;
     /// Sets the keyword vectors of existing points, leaving their dense vectors and payloads.
     async fn set_keywords(&self, points: Vec<(Uuid, SparseVector)>) -> Result<(), IndexError>;
+    /// Removes every point's keyword vector, so that all are computed again.
+    async fn clear_keywords(&self) -> Result<(), IndexError>;
+    /// The keyword settings (`Keywords::fingerprint`) the keyword vectors were computed with;
+    /// `None` when none were recorded yet.
+    async fn keyword_settings(&self) -> Result<Option<String>, IndexError>;
+    async fn record_keyword_settings(&self, fingerprint: &str) -> Result<(), IndexError>;
     /// Removes every point of the document (one delete-by-filter).
     async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError>;
     async fn status(&self) -> Result<IndexStatus, IndexError>;

@@ -20,13 +20,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
-    CreateFieldIndexCollectionBuilder, CreateVectorNameRequestBuilder, DeletePointsBuilder,
-    Distance, FieldType, Filter, Modifier, NamedVectors, PointStruct, PointVectors,
-    QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder, ReadConsistencyType,
+    CreateFieldIndexCollectionBuilder, CreateVectorNameRequestBuilder, DeletePointVectorsBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointStruct,
+    PointVectors, QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder, ReadConsistencyType,
     ScoredPoint as QdrantPoint, ScrollPointsBuilder, SearchParamsBuilder,
     SparseVectorCreationConfigBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
-    UpdatePointVectorsBuilder, UpsertPointsBuilder, Value, Vector, VectorInput,
-    VectorParamsBuilder, VectorsSelector, WriteOrdering, WriteOrderingType,
+    UpdateCollectionBuilder, UpdatePointVectorsBuilder, UpsertPointsBuilder, Value, Vector,
+    VectorInput, VectorParamsBuilder, VectorsSelector, WriteOrdering, WriteOrderingType,
     point_id::PointIdOptions, read_consistency, value::Kind, vector_output, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
@@ -45,6 +45,8 @@ const DENSE_VECTOR: &str = "";
 
 /// Recorded in the collection's metadata so that a collection filled by another model is refused.
 const META_MODEL: &str = "selfrag_model";
+/// The keyword settings the keyword vectors were computed with (`Keywords::fingerprint`).
+const META_KEYWORDS: &str = "selfrag_keywords";
 
 /// Where to connect and how to shape the collection.
 #[derive(Debug, Clone)]
@@ -367,6 +369,50 @@ impl VectorIndex for QdrantIndex {
                     .wait(true)
                     .ordering(self.write_ordering()),
             )
+            .await
+            .map_err(qdrant_error)?;
+        Ok(())
+    }
+
+    async fn clear_keywords(&self) -> Result<(), IndexError> {
+        self.client
+            .delete_vectors(
+                DeletePointVectorsBuilder::new(&self.collection)
+                    .points_selector(Filter::default())
+                    .vectors(VectorsSelector {
+                        names: vec![KEYWORD_VECTOR.to_owned()],
+                    })
+                    .wait(true)
+                    .ordering(self.write_ordering()),
+            )
+            .await
+            .map_err(qdrant_error)?;
+        Ok(())
+    }
+
+    async fn keyword_settings(&self) -> Result<Option<String>, IndexError> {
+        let info = self
+            .client
+            .collection_info(&self.collection)
+            .await
+            .map_err(qdrant_error)?;
+        Ok(info
+            .result
+            .and_then(|info| info.config)
+            .and_then(|config| config.metadata.get(META_KEYWORDS).cloned())
+            .as_ref()
+            .and_then(string_value)
+            .map(str::to_owned))
+    }
+
+    async fn record_keyword_settings(&self, fingerprint: &str) -> Result<(), IndexError> {
+        self.client
+            .update_collection(UpdateCollectionBuilder::new(&self.collection).metadata(
+                HashMap::from([(
+                    META_KEYWORDS.to_string(),
+                    serde_json::Value::from(fingerprint),
+                )]),
+            ))
             .await
             .map_err(qdrant_error)?;
         Ok(())

@@ -45,6 +45,15 @@ impl VectorIndex for FlakyIndex {
     async fn set_keywords(&self, points: Vec<(Uuid, SparseVector)>) -> Result<(), IndexError> {
         self.inner.set_keywords(points).await
     }
+    async fn clear_keywords(&self) -> Result<(), IndexError> {
+        self.inner.clear_keywords().await
+    }
+    async fn keyword_settings(&self) -> Result<Option<String>, IndexError> {
+        self.inner.keyword_settings().await
+    }
+    async fn record_keyword_settings(&self, fingerprint: &str) -> Result<(), IndexError> {
+        self.inner.record_keyword_settings(fingerprint).await
+    }
 }
 
 pub struct FlakyEmbedder {

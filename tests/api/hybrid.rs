@@ -419,3 +419,89 @@ async fn an_index_from_before_keyword_search_is_upgraded_at_start() {
         0
     );
 }
+
+/// Builds an app on a data directory a stopped app may still be releasing (its index closes on
+/// a background thread): retries while the index is locked, returns any other outcome.
+async fn build_when_released(
+    config: &selfrag::config::Config,
+    overrides: impl Fn() -> selfrag::app::Overrides,
+) -> Result<selfrag::app::App, selfrag::app::StartError> {
+    let mut attempts = 0;
+    loop {
+        match selfrag::app::App::build(config.clone(), overrides()).await {
+            Err(err) if err.to_string().contains("WouldBlock") && attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Keyword weights computed with other BM25 settings are not mixed with new ones: the server
+/// refuses to start, naming `selfrag reindex`; the CLI's reindex computes them all again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_keyword_settings_are_refused_until_reindexed() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    app.ingest(json!({ "title": "old", "content": RARE_CODE_NOTE }))
+        .await;
+    app.stop().await;
+    let mut config = crate::helpers::test_config(app.data_dir.path());
+    config.keywords.k1 = 2.0;
+    let plain = || selfrag::app::Overrides {
+        embedder: Some(crate::helpers::shared_embedder()),
+        ..selfrag::app::Overrides::default()
+    };
+    let err = build_when_released(&config, plain)
+        .await
+        .err()
+        .expect("refuses to start");
+    let message = err.to_string();
+    assert!(
+        message.contains("selfrag reindex") && message.contains("k1=2"),
+        "{message}"
+    );
+
+    // The operator's fix, through the real CLI: `selfrag reindex` with the new settings.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_selfrag"))
+        .arg("reindex")
+        .env("SELFRAG_DATA_DIR", app.data_dir.path())
+        .env("SELFRAG_KEYWORDS__K1", "2.0")
+        .env_remove("SELFRAG_DATABASE_URL")
+        .env_remove("SELFRAG_QDRANT_URL")
+        .output()
+        .expect("selfrag runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "selfrag reindex: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("weighted 1 chunks; 0 left without"),
+        "{stdout}"
+    );
+
+    let reindexed = build_when_released(&config, plain)
+        .await
+        .expect("starts once the keyword vectors match the settings");
+    let services = reindexed.services().clone();
+    assert_eq!(
+        services.index.keyword_settings().await.expect("settings"),
+        Some(services.keywords.fingerprint().to_owned())
+    );
+    let outcome = selfrag::search::search(
+        &services.search_context(),
+        selfrag::search::SearchRequest {
+            mode: Some(selfrag::search::SearchMode::Keyword),
+            ..selfrag::search::SearchRequest::new("XQ-7731", 5)
+        },
+    )
+    .await
+    .expect("search");
+    assert_eq!(outcome.result.hits.len(), 1);
+    assert_eq!(
+        outcome.result.hits[0].document.title.as_deref(),
+        Some("old")
+    );
+}

@@ -300,6 +300,7 @@ async fn a_full_disk_refuses_writes_keeps_searching_and_recovers_without_a_resta
             embedder: Some(crate::helpers::shared_embedder()),
             index: None,
             on_keyword_progress: None,
+            keyword_rebuild: Default::default(),
         },
     )
     .await
