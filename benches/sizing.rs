@@ -7,7 +7,8 @@
 //! test.
 //!
 //! - Vector index (embedded qdrant-edge): resident memory and disk after upserting random unit
-//!   vectors of the model's dimension with the payload selfrag writes, then after the HNSW
+//!   vectors of the model's dimension, keyword vectors of 100 terms from a skewed vocabulary
+//!   (`SELFRAG_SIZING_TERMS`; 0 for none) and the payload selfrag writes, then after the HNSW
 //!   graph is built. The vectors' values do not change the sizes, so no model is needed here.
 //! - Metadata (SQLite through the real store): bytes per chunk of ~1,000 characters of text,
 //!   the size of a full 254-token English chunk, plus its document row.
@@ -98,16 +99,23 @@ fn unit_vector(seed: u64) -> Vec<f32> {
     vector
 }
 
-/// Keyword terms a full chunk has (its distinct content words) …
-const TERMS_PER_CHUNK: usize = 100;
+/// Keyword terms a full chunk has (its distinct content words; `SELFRAG_SIZING_TERMS`, 0 to
+/// measure without keyword vectors) …
+fn terms_per_chunk() -> usize {
+    std::env::var("SELFRAG_SIZING_TERMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100)
+}
 /// … drawn from a vocabulary of this many, skewed towards common ones as words are.
 const VOCABULARY: u64 = 50_000;
 
-/// Deterministic BM25-like term weights: `TERMS_PER_CHUNK` distinct ids, squared-uniform so low
+/// Deterministic BM25-like term weights: `terms_per_chunk()` distinct ids, squared-uniform so low
 /// ids (common words) recur across chunks and high ones are rare.
 fn keyword_vector(seed: u64) -> SparseVector {
     let mut state = seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1;
-    let mut ids: Vec<u32> = (0..TERMS_PER_CHUNK * 2)
+    let terms = terms_per_chunk();
+    let mut ids: Vec<u32> = (0..terms * 2)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -118,7 +126,7 @@ fn keyword_vector(seed: u64) -> SparseVector {
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    ids.truncate(TERMS_PER_CHUNK);
+    ids.truncate(terms);
     let values = ids.iter().map(|id| 1.0 + (id % 3) as f32 * 0.3).collect();
     SparseVector {
         indices: ids,

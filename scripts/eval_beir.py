@@ -7,6 +7,7 @@ MTEB's conventions: graded relevance is the gain, and a hit that is the query it
 
     scripts/eval_beir.py DATASET_DIR [URL] [--modes dense,keyword,hybrid] [--skip-ingest]
                          [--fusion rrf|dbsf] [--k K] [--weights DENSE,KEYWORD]
+                         [--max-docs N --modes ""]   # ingest throughput only
 
 URL defaults to http://127.0.0.1:8080. Start the server on an empty data directory with
 SELFRAG_RATE_LIMIT__ENABLED=false (or pass --skip-ingest when it already holds the corpus,
@@ -25,6 +26,7 @@ parser.add_argument("--skip-ingest", action="store_true")
 parser.add_argument("--fusion", choices=["rrf", "dbsf"])
 parser.add_argument("--k", type=int)
 parser.add_argument("--weights", help="DENSE,KEYWORD")
+parser.add_argument("--max-docs", type=int, help="ingest only the first N documents (throughput runs)")
 args = parser.parse_args()
 dataset = args.dataset
 url = args.url.rstrip("/") + "/graphql"
@@ -55,6 +57,8 @@ def read_qrels():
 
 
 corpus = [json.loads(line) for line in gzip.open(f"{dataset}/corpus.jsonl.gz", "rt")]
+if args.max_docs:
+    corpus = corpus[:args.max_docs]
 queries = [json.loads(line) for line in open(f"{dataset}/queries.jsonl")]
 qrels = read_qrels()
 
@@ -67,7 +71,8 @@ if not args.skip_ingest:
                   "source": d["_id"]} for d in corpus[at:at + 50]]
         chunks += sum(r["chunksCreated"] for r in graphql(ingest, {"i": batch})["ingestDocuments"])
     ingest_s = time.time() - started
-    print(f"{len(corpus)} documents, {chunks} chunks ingested in {ingest_s:.0f} s")
+    print(f"{len(corpus)} documents, {chunks} chunks ingested in {ingest_s:.1f} s "
+          f"({chunks / ingest_s:.1f} chunks/s)", flush=True)
 
 fusion = None
 if args.fusion or args.k or args.weights:
@@ -81,7 +86,7 @@ if args.fusion or args.k or args.weights:
         fusion["denseWeight"], fusion["keywordWeight"] = dense, keyword
 search = ("query($q: String!, $mode: SearchMode!, $fusion: FusionInput) { search(query: $q, limit: 100, "
           "mode: $mode, fusion: $fusion) { hits { document { source } } } }")
-for mode in args.modes.split(","):
+for mode in filter(None, args.modes.split(",")):
     ndcg, recall, evaluated = 0.0, 0.0, 0
     started = time.time()
     for query in queries:

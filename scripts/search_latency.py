@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Computed-search latency per mode (cache misses), as the server measures it (`tookMs`).
 
-    scripts/search_latency.py QUERIES_JSONL [URL] [--modes dense,keyword,hybrid] [--limit 10]
+    scripts/search_latency.py QUERIES_JSONL [URL] [--modes dense,keyword,hybrid|plain] [--limit 10]
 
 QUERIES_JSONL holds one {"text": ...} per line (a BEIR queries.jsonl, e.g.
 ../shared/eval/scifact/queries.jsonl). Before each mode the server's caches are cleared
@@ -39,12 +39,17 @@ def graphql(query, variables=None):
 texts = [json.loads(line)["text"] for line in open(args.queries) if line.strip()]
 search = ("query($q: String!, $mode: SearchMode!, $limit: Int) { search(query: $q, mode: $mode, limit: $limit) "
           "{ tookMs cacheHit } }")
+# `plain`: no mode argument, for servers from before search modes (before/after comparisons).
+plain = "query($q: String!, $limit: Int) { search(query: $q, limit: $limit) { tookMs cacheHit } }"
 p50s = {}
 for mode in args.modes.split(","):
     graphql("mutation { clearCache { namespace } }")
     took = []
     for text in texts:
-        result = graphql(search, {"q": text, "mode": mode.upper(), "limit": args.limit})["search"]
+        if mode == "plain":
+            result = graphql(plain, {"q": text, "limit": args.limit})["search"]
+        else:
+            result = graphql(search, {"q": text, "mode": mode.upper(), "limit": args.limit})["search"]
         if result["cacheHit"]:
             continue  # a repeated query text: not a miss
         took.append(result["tookMs"])

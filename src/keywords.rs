@@ -103,6 +103,8 @@ impl Keywords {
             return Vec::new();
         }
         let mut spans = Vec::new();
+        // Words recur within a chunk: each distinct one goes through the pipeline once.
+        let mut seen: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
         let mut word_start: Option<(usize, usize)> = None; // (byte, char) where the run began
         let ends = text.char_indices().map(Some).chain([None]);
         for (char_index, next) in ends.enumerate() {
@@ -114,12 +116,15 @@ impl Keywords {
                 }
                 (Some((start_byte, start_char)), false) => {
                     let end_byte = next.map_or(text.len(), |(byte, _)| byte);
-                    let word = self.bm25.embed_query(&text[start_byte..end_byte]);
-                    if word
-                        .indices
-                        .iter()
-                        .any(|term| query.indices.binary_search(term).is_ok())
-                    {
+                    let word = &text[start_byte..end_byte];
+                    let matched = *seen.entry(word).or_insert_with(|| {
+                        self.bm25
+                            .embed_query(word)
+                            .indices
+                            .iter()
+                            .any(|term| query.indices.binary_search(term).is_ok())
+                    });
+                    if matched {
                         spans.push(TextSpan {
                             start_char,
                             end_char: char_index,

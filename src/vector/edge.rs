@@ -18,11 +18,11 @@ use qdrant_edge::{
     Distance, EdgeConfig, EdgeConfigBuilder, EdgeOptimizersConfig, EdgeShard,
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
     Filter, HasVectorCondition, HnswIndexConfig, Match, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct,
-    PointVectorsPersisted, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, SearchParams,
-    SparseVectorConfig, UpdateOperation, UpdateVectorsOp, ValueVariants, Vector, VectorInternal,
-    VectorNameConfig, VectorNameOperations, VectorOperations, VectorStructInternal, Vectors,
-    WithPayloadInterface, WithVector,
+    PayloadSchemaType, PayloadSelector, PayloadSelectorInclude, PointId, PointInsertOperations,
+    PointOperations, PointStruct, PointVectorsPersisted, QueryEnum, QueryRequest, ScoringQuery,
+    ScrollRequest, SearchParams, SparseVectorConfig, UpdateOperation, UpdateVectorsOp,
+    ValueVariants, Vector, VectorInternal, VectorNameConfig, VectorNameOperations,
+    VectorOperations, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -298,7 +298,10 @@ impl VectorIndex for EdgeIndex {
             } else {
                 WithVector::Bool(false)
             },
-            with_payload: WithPayloadInterface::Bool(true),
+            // Only what a hit needs: reading whole payloads of every candidate costs.
+            with_payload: WithPayloadInterface::Selector(PayloadSelector::Include(
+                PayloadSelectorInclude::new(vec![document_key()]),
+            )),
         };
         let found = blocking(move || inner.shard.query(request).map_err(backend)).await?;
         found
@@ -431,6 +434,12 @@ impl VectorIndex for EdgeIndex {
             segments: info.segments_count,
         })
     }
+}
+
+fn document_key() -> qdrant_edge::JsonPath {
+    KEY_DOCUMENT
+        .try_into()
+        .expect("static payload keys are valid JSON paths")
 }
 
 /// Our sparse vector as qdrant-edge's (the same two arrays).

@@ -21,13 +21,14 @@ use async_trait::async_trait;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
     CreateFieldIndexCollectionBuilder, CreateVectorNameRequestBuilder, DeletePointVectorsBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointStruct,
-    PointVectors, QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder, ReadConsistencyType,
-    ScoredPoint as QdrantPoint, ScrollPointsBuilder, SearchParamsBuilder,
-    SparseVectorCreationConfigBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
-    UpdateCollectionBuilder, UpdatePointVectorsBuilder, UpsertPointsBuilder, Value, Vector,
-    VectorInput, VectorParamsBuilder, VectorsSelector, WriteOrdering, WriteOrderingType,
-    point_id::PointIdOptions, read_consistency, value::Kind, vector_output, vectors_config,
+    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors,
+    PayloadIncludeSelector, PointStruct, PointVectors, QueryBatchPointsBuilder, QueryPoints,
+    QueryPointsBuilder, ReadConsistencyType, ScoredPoint as QdrantPoint, ScrollPointsBuilder,
+    SearchParamsBuilder, SparseVectorCreationConfigBuilder, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, UpdateCollectionBuilder, UpdatePointVectorsBuilder,
+    UpsertPointsBuilder, Value, Vector, VectorInput, VectorParamsBuilder, VectorsSelector,
+    WriteOrdering, WriteOrderingType, point_id::PointIdOptions, read_consistency, value::Kind,
+    vector_output, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use uuid::Uuid;
@@ -222,7 +223,10 @@ impl QdrantIndex {
                 .using(KEYWORD_VECTOR),
         }
         .limit(query.limit as u64)
-        .with_payload(true)
+        // Only what a hit needs: whole payloads of every candidate cost transfer and parsing.
+        .with_payload(PayloadIncludeSelector {
+            fields: vec![KEY_DOCUMENT.to_owned()],
+        })
         .params(SearchParamsBuilder::default().exact(query.exact));
         if query.with_vectors {
             request = request.with_vectors(VectorsSelector {

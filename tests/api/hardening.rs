@@ -225,7 +225,9 @@ fn document_of(bytes: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configured_body_and_content_limits_are_the_ones_in_force() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Chunking 4 MiB takes ~20 s in a debug build: more than the request timeout on a busy
+    // machine, and timeouts are not what this test is about.
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.http.request_timeout_ms = 120_000).await;
     let ingest =
         "mutation($input: IngestInput!) { ingestDocument(input: $input) { chunksCreated } }";
 

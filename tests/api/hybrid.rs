@@ -505,3 +505,70 @@ async fn changed_keyword_settings_are_refused_until_reindexed() {
         Some("old")
     );
 }
+
+/// The same corpus and queries on the embedded index and on a Qdrant server give the same hits
+/// with the same scores, in every mode (`SELFRAG_TEST_QDRANT_URL`; skipped without).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_and_qdrant_indexes_rank_alike_in_every_mode() {
+    if crate::helpers::qdrant_url().is_none() {
+        return;
+    }
+    let embedded = with_notes(Backend::Sqlite).await;
+    let qdrant = with_notes(Backend::Qdrant).await;
+    // What a hit is, whichever backend found it: chunk ids differ (they derive from document
+    // ids, which are random), contents and scores must not.
+    let described = |result: &Value| -> Vec<(String, String, [Option<f64>; 3])> {
+        hits(result)
+            .iter()
+            .map(|hit| {
+                (
+                    hit["document"]["title"].as_str().unwrap_or("").to_owned(),
+                    hit["chunk"]["content"]
+                        .as_str()
+                        .expect("content")
+                        .to_owned(),
+                    [
+                        hit["score"].as_f64(),
+                        hit["denseScore"].as_f64(),
+                        hit["keywordScore"].as_f64(),
+                    ],
+                )
+            })
+            .collect()
+    };
+    for query in [
+        "XQ-7731",
+        FELINE_QUERY,
+        "how do bees keep warm in winter",
+        "lava and magma",
+    ] {
+        for mode in MODES {
+            for arguments in [
+                json!({ "mode": mode, "limit": 10 }),
+                json!({ "mode": mode, "limit": 5, "diversity": 0.5, "group": true }),
+                json!({ "mode": mode, "limit": 5, "filter": { "tags": ["science"] } }),
+            ] {
+                let here = described(&search(&embedded, query, arguments.clone()).await);
+                let there = described(&search(&qdrant, query, arguments.clone()).await);
+                assert_eq!(
+                    here.len(),
+                    there.len(),
+                    "{query} {arguments}: {here:?} / {there:?}"
+                );
+                for (a, b) in here.iter().zip(&there) {
+                    assert_eq!((&a.0, &a.1), (&b.0, &b.1), "{query} {arguments}");
+                    for (x, y) in a.2.iter().zip(&b.2) {
+                        match (x, y) {
+                            (Some(x), Some(y)) => assert!(
+                                (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                                "{query} {arguments}: {x} vs {y}"
+                            ),
+                            (None, None) => {}
+                            _ => panic!("{query} {arguments}: {:?} vs {:?}", a.2, b.2),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
