@@ -572,3 +572,40 @@ async fn embedded_and_qdrant_indexes_rank_alike_in_every_mode() {
         }
     }
 }
+
+/// A Qdrant collection from before keyword search (no `bm25` vector) is given one at start and
+/// its points their keyword vectors (`SELFRAG_TEST_QDRANT_URL`; Qdrant 1.18 or later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qdrant_collection_from_before_keyword_search_is_upgraded_at_start() {
+    let Some(url) = crate::helpers::qdrant_url() else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Qdrant).await;
+    app.ingest(json!({ "title": "old", "content": RARE_CODE_NOTE }))
+        .await;
+    let collection = app.services().config.qdrant.collection.clone();
+    let mut client = qdrant_client::Qdrant::from_url(&url).skip_compatibility_check();
+    if let Some(key) = &app.services().config.qdrant.api_key {
+        client = client.api_key(key.clone());
+    }
+    let client = client.build().expect("client");
+    // Take the collection back to its old shape: no keyword vector at all.
+    client
+        .delete_vector_name(
+            qdrant_client::qdrant::DeleteVectorNameRequestBuilder::new(&collection, "bm25")
+                .wait(true),
+        )
+        .await
+        .expect("keyword vector removed");
+    let app = app.restart().await;
+    let result = search(&app, "XQ-7731", json!({ "mode": "KEYWORD" })).await;
+    assert_eq!(titles(&result), ["old"], "{result:#}");
+    assert_eq!(
+        app.services()
+            .index
+            .count_without_keywords()
+            .await
+            .expect("count"),
+        0
+    );
+}
