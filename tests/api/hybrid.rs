@@ -363,6 +363,21 @@ on_every_backend!(
     bad_search_arguments_are_typed_errors,
 );
 
+/// After an upgrade: every point has its keyword vector, and keyword search finds the document
+/// ingested before it.
+async fn assert_upgraded(app: &TestApp) {
+    let result = search(app, "XQ-7731", json!({ "mode": "KEYWORD" })).await;
+    assert_eq!(titles(&result), ["old"], "{result:#}");
+    assert_eq!(
+        app.services()
+            .index
+            .count_without_keywords()
+            .await
+            .expect("count"),
+        0
+    );
+}
+
 /// An embedded index from before keyword search (no keyword vector) is upgraded at start:
 /// keyword search then finds what was ingested before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,16 +423,7 @@ async fn an_index_from_before_keyword_search_is_upgraded_at_start() {
         );
         app.restart().await
     };
-    let result = search(&app, "XQ-7731", json!({ "mode": "KEYWORD" })).await;
-    assert_eq!(titles(&result), ["old"], "{result:#}");
-    assert_eq!(
-        app.services()
-            .index
-            .count_without_keywords()
-            .await
-            .expect("count"),
-        0
-    );
+    assert_upgraded(&app).await;
 }
 
 /// Builds an app on a data directory a stopped app may still be releasing (its index closes on
@@ -598,14 +604,5 @@ async fn a_qdrant_collection_from_before_keyword_search_is_upgraded_at_start() {
         .await
         .expect("keyword vector removed");
     let app = app.restart().await;
-    let result = search(&app, "XQ-7731", json!({ "mode": "KEYWORD" })).await;
-    assert_eq!(titles(&result), ["old"], "{result:#}");
-    assert_eq!(
-        app.services()
-            .index
-            .count_without_keywords()
-            .await
-            .expect("count"),
-        0
-    );
+    assert_upgraded(&app).await;
 }
