@@ -75,37 +75,51 @@ impl EdgeIndex {
         // An index from before keyword search has no sparse vector: it must be opened with the
         // configuration it was saved with, then given one (its points are filled in by the
         // upgrade, `ingest::keywords`).
-        let had_keywords = fresh
+        let saved_with_keywords = fresh
             || EdgeConfig::load(&shard_dir)
                 .transpose()
                 .map_err(backend)?
                 .is_some_and(|saved| saved.sparse_vectors.contains_key(KEYWORD_VECTOR));
-        let mut builder = EdgeConfigBuilder::new()
-            .vector(
-                DEFAULT_VECTOR_NAME,
-                EdgeVectorParamsBuilder::new(identity.dimensions, Distance::Cosine).build(),
-            )
-            .optimizers(optimizers)
-            .hnsw_config(HnswIndexConfig {
-                full_scan_threshold: settings.full_scan_threshold_kb,
-                ..HnswIndexConfig::default()
-            });
-        if had_keywords {
-            builder = builder.sparse_vector(
-                KEYWORD_VECTOR,
-                EdgeSparseVectorParamsBuilder::new()
-                    .modifier(Modifier::Idf)
-                    .build(),
-            );
-        }
-        let config = builder.build();
+        let config = |keywords: bool| {
+            let mut builder = EdgeConfigBuilder::new()
+                .vector(
+                    DEFAULT_VECTOR_NAME,
+                    EdgeVectorParamsBuilder::new(identity.dimensions, Distance::Cosine).build(),
+                )
+                .optimizers(optimizers.clone())
+                .hnsw_config(HnswIndexConfig {
+                    full_scan_threshold: settings.full_scan_threshold_kb,
+                    ..HnswIndexConfig::default()
+                });
+            if keywords {
+                builder = builder.sparse_vector(
+                    KEYWORD_VECTOR,
+                    EdgeSparseVectorParamsBuilder::new()
+                        .modifier(Modifier::Idf)
+                        .build(),
+                );
+            }
+            builder.build()
+        };
         std::fs::create_dir_all(&shard_dir)?;
-        let shard = if fresh {
-            EdgeShard::new(&shard_dir, config)
+        let (shard, had_keywords) = if fresh {
+            (
+                EdgeShard::new(&shard_dir, config(true)).map_err(backend)?,
+                true,
+            )
         } else {
-            EdgeShard::load(&shard_dir, Some(config))
-        }
-        .map_err(backend)?;
+            match EdgeShard::load(&shard_dir, Some(config(saved_with_keywords))) {
+                Ok(shard) => (shard, saved_with_keywords),
+                // Adding a vector name saves the segments before `edge_config.json`: a crash
+                // between the two leaves the segments with the keyword vector and the saved
+                // configuration without it. The segments are the truth.
+                Err(first) => match EdgeShard::load(&shard_dir, Some(config(!saved_with_keywords)))
+                {
+                    Ok(shard) => (shard, !saved_with_keywords),
+                    Err(_) => return Err(backend(first)),
+                },
+            }
+        };
         if !had_keywords {
             shard
                 .update(UpdateOperation::VectorNameOperation(

@@ -444,6 +444,29 @@ async fn build_when_released(
     }
 }
 
+/// A crash while the keyword vector was being added can leave the segments with it and the
+/// saved configuration without it (qdrant-edge saves them in that order): the index still
+/// opens, and keyword search works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_whose_saved_config_lags_its_segments_still_opens() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    app.ingest(json!({ "title": "old", "content": RARE_CODE_NOTE }))
+        .await;
+    let config_file = app
+        .services()
+        .config
+        .vector_index_dir()
+        .join("shard/edge_config.json");
+    app.stop().await;
+    let mut saved: Value =
+        serde_json::from_slice(&std::fs::read(&config_file).expect("saved config")).expect("JSON");
+    assert!(saved["sparse_vectors"]["bm25"].is_object(), "{saved:#}");
+    saved["sparse_vectors"] = json!({});
+    std::fs::write(&config_file, serde_json::to_vec(&saved).expect("JSON")).expect("written");
+    let app = app.restart().await;
+    assert_upgraded(&app).await;
+}
+
 /// Keyword weights computed with other BM25 settings are not mixed with new ones: the server
 /// refuses to start, naming `selfrag reindex`; the CLI's reindex computes them all again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
