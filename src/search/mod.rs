@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::keywords::{Keywords, SparseVector, TextSpan};
 use crate::store::{Chunk, Document, MetadataStore};
 use crate::vector::{ScoredPoint, Target, VectorFilter, VectorIndex, VectorQuery};
-use fusion::{Fused, Ranked, Side};
+use fusion::{Ranked, Side};
 use shaping::Candidate;
 
 /// The parts a search uses, borrowed for the call: nothing else of the server is reachable
@@ -224,9 +224,9 @@ pub fn validate_texts(texts: &[String], limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-/// The result-cache key: everything that changes the answer. Called with the mode and fusion
-/// resolved, so a request naming the defaults shares the entry of one that does not.
-fn result_key(request: &SearchRequest, model: &str, generation: u64) -> CacheKey {
+/// The result-cache key: everything that changes the answer. The mode and fusion come from the
+/// plan, so a request naming the defaults shares the entry of one that does not.
+fn result_key(request: &SearchRequest, plan: &Plan, model: &str, generation: u64) -> CacheKey {
     let mut tags = request.filter.tags.clone();
     tags.sort();
     tags.dedup();
@@ -239,19 +239,17 @@ fn result_key(request: &SearchRequest, model: &str, generation: u64) -> CacheKey
     ids.sort();
     ids.dedup();
     let threshold = request.threshold.map(f32::to_bits).unwrap_or(u32::MAX);
-    let mode: &[u8] = match request.mode {
-        None => b"default",
-        Some(SearchMode::Dense) => b"dense",
-        Some(SearchMode::Keyword) => b"keyword",
-        Some(SearchMode::Hybrid) => b"hybrid",
+    let mode: &[u8] = match plan.mode {
+        SearchMode::Dense => b"dense",
+        SearchMode::Keyword => b"keyword",
+        SearchMode::Hybrid => b"hybrid",
     };
-    let fusion = match request.fusion {
-        None => [0; 5],
-        Some(Fusion::Rrf { k }) => {
+    let fusion = match plan.fusion {
+        Fusion::Rrf { k } => {
             let [a, b, c, d] = k.to_bits().to_le_bytes();
             [1, a, b, c, d]
         }
-        Some(Fusion::Dbsf) => [2, 0, 0, 0, 0],
+        Fusion::Dbsf => [2, 0, 0, 0, 0],
     };
     let shaping = [
         request.weights.dense.to_bits().to_le_bytes(),
@@ -308,16 +306,13 @@ pub async fn embed_cached(ctx: &SearchContext<'_>, text: &str) -> Result<(Arc<Ve
 
 pub async fn search(ctx: &SearchContext<'_>, request: SearchRequest) -> Result<SearchOutcome> {
     let started = Instant::now();
-    let mut request = validate(request, ctx.limits)?;
-    request.mode.get_or_insert(ctx.settings.default_mode);
-    request.fusion.get_or_insert(Fusion::Rrf {
-        k: ctx.settings.rrf_k as f32,
-    });
+    let request = validate(request, ctx.limits)?;
+    let plan = Plan::of(&request, ctx.settings);
     let generation = ctx.generation.current().await;
-    let key = result_key(&request, &ctx.embedder.model().name, generation);
+    let key = result_key(&request, &plan, &ctx.embedder.model().name, generation);
     let (result, level) = ctx
         .results
-        .get_or_compute(key, || compute(ctx, &request, generation))
+        .get_or_compute(key, || compute(ctx, &request, plan, generation))
         .await?;
     Ok(SearchOutcome {
         query: request.query,
@@ -325,6 +320,25 @@ pub async fn search(ctx: &SearchContext<'_>, request: SearchRequest) -> Result<S
         level,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// What the request leaves to configuration, decided once: the mode and, for hybrid search,
+/// the fusion.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    mode: SearchMode,
+    fusion: Fusion,
+}
+
+impl Plan {
+    fn of(request: &SearchRequest, settings: &SearchConfig) -> Self {
+        Plan {
+            mode: request.mode.unwrap_or(settings.default_mode),
+            fusion: request.fusion.unwrap_or(Fusion::Rrf {
+                k: settings.rrf_k as f32,
+            }),
+        }
+    }
 }
 
 /// What the query becomes for each side of the index.
@@ -338,10 +352,10 @@ struct QueryForms {
 async fn compute(
     ctx: &SearchContext<'_>,
     request: &SearchRequest,
+    plan: Plan,
     generation: u64,
 ) -> Result<CachedSearch> {
-    let mode = request.mode.unwrap_or(ctx.settings.default_mode);
-    let needs_vector = mode != SearchMode::Keyword || request.threshold.is_some();
+    let needs_vector = plan.mode != SearchMode::Keyword || request.threshold.is_some();
     let vector = if needs_vector {
         Some(embed_cached(ctx, &request.query).await?.0)
     } else {
@@ -361,7 +375,7 @@ async fn compute(
     // Fusion, diversity and grouping choose among more candidates than the page; a single
     // ranking, as is, needs only the page.
     let reshaped =
-        mode == SearchMode::Hybrid || request.diversity > 0.0 || request.group_by_document;
+        plan.mode == SearchMode::Hybrid || request.diversity > 0.0 || request.group_by_document;
     let mut pool = if reshaped {
         wanted.max(ctx.settings.candidates)
     } else {
@@ -370,7 +384,7 @@ async fn compute(
     let mut round = 1;
     loop {
         let started = Instant::now();
-        let (candidates, exhausted) = candidates(ctx, request, mode, &forms, pool).await?;
+        let (candidates, exhausted) = candidates(ctx, request, plan, &forms, pool).await?;
         metrics::histogram!("selfrag_vector_search_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         let shaped = shape(candidates, request, page_end);
@@ -391,7 +405,7 @@ async fn compute(
                 .collect();
             return Ok(CachedSearch {
                 hits: page,
-                mode,
+                mode: plan.mode,
                 query_reading: ctx.word_pieces.read(&request.query),
                 generation,
             });
@@ -408,26 +422,16 @@ const MAX_FETCH_ROUNDS: usize = 4;
 /// … and ask for at most this many points beyond the page.
 const MAX_EXTRA_POINTS: usize = 1_000;
 
-/// A candidate's document and, when fetched, its vector.
-type Known = (Uuid, Option<Arc<Vec<f32>>>);
-
-/// A ranked candidate with both sides' scores and, where known, its vector.
-struct Scored {
-    fused: Fused,
-    document_id: Uuid,
-    vector: Option<Arc<Vec<f32>>>,
-}
-
 /// The candidates of the mode, best first, and whether the index ran out before `pool`.
 async fn candidates(
     ctx: &SearchContext<'_>,
     request: &SearchRequest,
-    mode: SearchMode,
+    plan: Plan,
     forms: &QueryForms,
     pool: usize,
-) -> Result<(Vec<Scored>, bool)> {
+) -> Result<(Vec<Candidate>, bool)> {
     let diversity = request.diversity > 0.0;
-    let dense_query = match (&forms.vector, mode) {
+    let dense_query = match (&forms.vector, plan.mode) {
         (Some(vector), SearchMode::Dense | SearchMode::Hybrid) => Some(VectorQuery {
             target: Target::Dense(vector.as_ref().clone()),
             limit: pool,
@@ -439,7 +443,7 @@ async fn candidates(
         _ => None,
     };
     // A query of stopwords only has no terms: the keyword side then has nothing to find.
-    let keyword_query = match mode {
+    let keyword_query = match plan.mode {
         SearchMode::Keyword | SearchMode::Hybrid if !forms.terms.is_empty() => Some(VectorQuery {
             target: Target::Keywords(forms.terms.clone()),
             limit: pool,
@@ -474,22 +478,18 @@ async fn candidates(
             let Some(vector) = &point.vector else {
                 return true;
             };
-            let similarity = dot(query_vector, vector);
+            let similarity = shaping::dot(query_vector, vector);
             cosine.insert(point.id, similarity);
             request
                 .threshold
                 .is_none_or(|threshold| similarity >= threshold)
         });
     }
-    // Each candidate's document and vector, by chunk id.
-    let mut known: HashMap<Uuid, Known> = HashMap::new();
-    let mut remember = |point: &ScoredPoint| {
-        known
-            .entry(point.id)
-            .or_insert_with(|| (point.document_id, point.vector.clone().map(Arc::new)));
-    };
-    dense.iter().for_each(&mut remember);
-    keyword.iter().for_each(&mut remember);
+    // Each candidate as the index returned it (the dense side's copy when both did).
+    let mut known: HashMap<Uuid, &ScoredPoint> = HashMap::new();
+    for point in dense.iter().chain(&keyword) {
+        known.entry(point.id).or_insert(point);
+    }
     let ranked = |list: &[ScoredPoint]| -> Vec<Ranked> {
         list.iter()
             .map(|point| Ranked {
@@ -498,117 +498,85 @@ async fn candidates(
             })
             .collect()
     };
-    let fused = match mode {
+    let fused = match plan.mode {
         SearchMode::Dense => fusion::single(&ranked(&dense), Side::Dense),
         SearchMode::Keyword => fusion::single(&ranked(&keyword), Side::Keyword),
         SearchMode::Hybrid => fusion::fuse(
             &ranked(&dense),
             &ranked(&keyword),
-            request.fusion.unwrap_or(Fusion::Rrf {
-                k: ctx.settings.rrf_k as f32,
-            }),
+            plan.fusion,
             request.weights,
         ),
     };
-    let scored = fused
+    let candidates = fused
         .into_iter()
         .filter_map(|mut fused| {
-            let (document_id, vector) = known.remove(&fused.id)?;
+            let point = known.get(&fused.id)?;
             if fused.dense.is_none() {
                 fused.dense = cosine.get(&fused.id).copied();
             }
-            Some(Scored {
+            Some(Candidate {
                 fused,
-                document_id,
-                vector,
+                document_id: point.document_id,
+                vector: point.vector.clone().map(Arc::new),
             })
         })
         .collect();
-    Ok((scored, exhausted))
+    Ok((candidates, exhausted))
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Diversity, then one hit per document, as asked; at least `page_end` long when the
-/// candidates allow.
-fn shape(candidates: Vec<Scored>, request: &SearchRequest, page_end: usize) -> Vec<Shaped> {
-    let mut scores: HashMap<Uuid, Fused> = HashMap::with_capacity(candidates.len());
-    let list: Vec<Candidate> = candidates
-        .into_iter()
-        .map(|scored| {
-            scores.insert(scored.fused.id, scored.fused);
-            Candidate {
-                id: scored.fused.id,
-                document_id: scored.document_id,
-                score: scored.fused.score,
-                vector: scored.vector,
-            }
-        })
-        .collect();
+/// Diversity, then one hit per document (with how many of its chunks were candidates), as
+/// asked; at least `page_end` long when the candidates allow.
+fn shape(
+    candidates: Vec<Candidate>,
+    request: &SearchRequest,
+    page_end: usize,
+) -> Vec<(Candidate, Option<usize>)> {
     // Grouping needs the whole diversified order; otherwise the page's end is enough.
     let keep = if request.group_by_document {
-        list.len()
+        candidates.len()
     } else {
         page_end
     };
-    let diversified = shaping::mmr(list, request.diversity, keep);
-    let grouped: Vec<(Candidate, Option<usize>)> = if request.group_by_document {
+    let diversified = shaping::mmr(candidates, request.diversity, keep);
+    if request.group_by_document {
         shaping::best_per_document(diversified)
             .into_iter()
             .map(|(candidate, matched)| (candidate, Some(matched)))
             .collect()
     } else {
         diversified.into_iter().map(|c| (c, None)).collect()
-    };
-    grouped
-        .into_iter()
-        .filter_map(|(candidate, matched_chunks)| {
-            Some(Shaped {
-                fused: scores.remove(&candidate.id)?,
-                document_id: candidate.document_id,
-                matched_chunks,
-            })
-        })
-        .collect()
-}
-
-/// A candidate in its final place, before hydration.
-struct Shaped {
-    fused: Fused,
-    document_id: Uuid,
-    matched_chunks: Option<usize>,
+    }
 }
 
 /// The first `wanted` shaped candidates that still have rows, hydrated in order (two batched
 /// queries per round, whatever their number), and how many had none.
 async fn hydrate(
     store: &MetadataStore,
-    shaped: Vec<Shaped>,
+    shaped: Vec<(Candidate, Option<usize>)>,
     wanted: usize,
 ) -> Result<(Vec<SearchHit>, usize)> {
     let mut hits = Vec::with_capacity(wanted.min(shaped.len()));
     let mut skipped = 0;
     let mut rest = shaped.into_iter().peekable();
     while hits.len() < wanted && rest.peek().is_some() {
-        let batch: Vec<Shaped> = rest.by_ref().take(wanted - hits.len()).collect();
-        let chunk_ids: Vec<_> = batch.iter().map(|s| s.fused.id).collect();
-        let document_ids: Vec<_> = batch.iter().map(|s| s.document_id).collect();
+        let batch: Vec<_> = rest.by_ref().take(wanted - hits.len()).collect();
+        let chunk_ids: Vec<_> = batch.iter().map(|(c, _)| c.fused.id).collect();
+        let document_ids: Vec<_> = batch.iter().map(|(c, _)| c.document_id).collect();
         let (mut chunks, documents) = tokio::try_join!(
             store.chunks_by_ids(&chunk_ids),
             store.documents_by_ids(&document_ids),
         )?;
-        for shaped in batch {
-            let hit = chunks.remove(&shaped.fused.id).and_then(|chunk| {
+        for (candidate, matched_chunks) in batch {
+            let hit = chunks.remove(&candidate.fused.id).and_then(|chunk| {
                 Some(SearchHit {
-                    score: shaped.fused.score,
-                    dense_score: shaped.fused.dense,
-                    keyword_score: shaped.fused.keyword,
-                    matched_chunks: shaped.matched_chunks,
+                    score: candidate.fused.score,
+                    dense_score: candidate.fused.dense,
+                    keyword_score: candidate.fused.keyword,
+                    matched_chunks,
                     highlights: Vec::new(),
                     chunk,
-                    document: documents.get(&shaped.document_id)?.clone(),
+                    document: documents.get(&candidate.document_id)?.clone(),
                 })
             });
             match hit {
@@ -658,8 +626,9 @@ mod tests {
     fn result_keys_cover_everything_that_changes_the_answer() {
         let base =
             validate(request("bees  in winter", 10, None), &Limits::default()).expect("valid");
-        let key =
-            |r: &SearchRequest, model: &str, generation: u64| result_key(r, model, generation);
+        let key = |r: &SearchRequest, model: &str, generation: u64| {
+            result_key(r, &Plan::of(r, &SearchConfig::default()), model, generation)
+        };
         let k = key(&base, "m", 1);
         assert_eq!(
             k,

@@ -3,18 +3,19 @@
 //! Pure functions over the ranked list, so every mode and every backend shapes alike.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
-/// A ranked candidate with what shaping needs to know of it.
+use super::fusion::Fused;
+
+/// A ranked candidate: its scores (`fused.score` ranks it), its document, and its chunk's
+/// unit-length embedding when fetched, for diversity.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    pub id: Uuid,
+    pub fused: Fused,
     pub document_id: Uuid,
-    /// The mode's ranking score (higher is better).
-    pub score: f32,
-    /// The chunk's unit-length embedding, for diversity.
-    pub vector: Option<std::sync::Arc<Vec<f32>>>,
+    pub vector: Option<Arc<Vec<f32>>>,
 }
 
 /// Maximal marginal relevance (Carbonell & Goldstein, 1998): picks `n` candidates one at a time,
@@ -30,7 +31,7 @@ pub fn mmr(candidates: Vec<Candidate>, diversity: f32, n: usize) -> Vec<Candidat
     }
     let best = candidates
         .iter()
-        .map(|c| c.score)
+        .map(|c| c.fused.score)
         .fold(f32::NEG_INFINITY, f32::max);
     let relevance = |score: f32| if best > 0.0 { score / best } else { 1.0 };
     let mut remaining = candidates;
@@ -47,7 +48,7 @@ pub fn mmr(candidates: Vec<Candidate>, diversity: f32, n: usize) -> Vec<Candidat
                     } else {
                         0.0
                     };
-                    (1.0 - diversity) * relevance(remaining[i].score) - diversity * redundancy
+                    (1.0 - diversity) * relevance(remaining[i].fused.score) - diversity * redundancy
                 };
                 // On equal value, the earlier (better-ranked) candidate wins.
                 value(a).total_cmp(&value(b)).then_with(|| b.cmp(&a))
@@ -68,7 +69,8 @@ pub fn mmr(candidates: Vec<Candidate>, diversity: f32, n: usize) -> Vec<Candidat
     picked
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Cosine similarity of two unit-length vectors.
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -92,22 +94,24 @@ pub fn best_per_document(candidates: Vec<Candidate>) -> Vec<(Candidate, usize)> 
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn candidate(n: u128, document: u128, score: f32, vector: &[f32]) -> Candidate {
         let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
         Candidate {
-            id: Uuid::from_u128(n),
+            fused: Fused {
+                id: Uuid::from_u128(n),
+                score,
+                dense: None,
+                keyword: None,
+            },
             document_id: Uuid::from_u128(document),
-            score,
             vector: Some(Arc::new(vector.iter().map(|x| x / norm).collect())),
         }
     }
 
     fn ids(candidates: &[Candidate]) -> Vec<u128> {
-        candidates.iter().map(|c| c.id.as_u128()).collect()
+        candidates.iter().map(|c| c.fused.id.as_u128()).collect()
     }
 
     #[test]
@@ -141,7 +145,7 @@ mod tests {
         assert_eq!(
             groups
                 .iter()
-                .map(|(c, n)| (c.id.as_u128(), *n))
+                .map(|(c, n)| (c.fused.id.as_u128(), *n))
                 .collect::<Vec<_>>(),
             vec![(1, 2), (2, 1)]
         );

@@ -151,7 +151,7 @@ impl EdgeIndex {
                     .map_err(backend)?;
             }
             shard.flush();
-            write_identity(dir, identity)?;
+            write_json(&dir.join(IDENTITY_FILE), identity)?;
         }
         Ok(EdgeIndex {
             inner: Arc::new(Inner {
@@ -314,21 +314,14 @@ impl VectorIndex for EdgeIndex {
             },
             // Only what a hit needs: reading whole payloads of every candidate costs.
             with_payload: WithPayloadInterface::Selector(PayloadSelector::Include(
-                PayloadSelectorInclude::new(vec![document_key()]),
+                PayloadSelectorInclude::new(vec![json_path(KEY_DOCUMENT)]),
             )),
         };
         let found = blocking(move || inner.shard.query(request).map_err(backend)).await?;
         found
             .into_iter()
             .map(|point| {
-                let id = match point.id {
-                    PointId::Uuid(id) => id,
-                    PointId::NumId(n) => {
-                        return Err(IndexError::Backend(format!(
-                            "unexpected numeric point id {n}"
-                        )));
-                    }
-                };
+                let id = point_uuid(point.id)?;
                 let document_id = point
                     .payload
                     .as_ref()
@@ -367,12 +360,7 @@ impl VectorIndex for EdgeIndex {
         let (records, _) = blocking(move || inner.shard.scroll(request).map_err(backend)).await?;
         records
             .into_iter()
-            .map(|record| match record.id {
-                PointId::Uuid(id) => Ok(id),
-                PointId::NumId(n) => Err(IndexError::Backend(format!(
-                    "unexpected numeric point id {n}"
-                ))),
-            })
+            .map(|record| point_uuid(record.id))
             .collect()
     }
 
@@ -418,24 +406,19 @@ impl VectorIndex for EdgeIndex {
     }
 
     async fn keyword_settings(&self) -> Result<Option<String>, IndexError> {
-        let path = self.path.join(KEYWORD_SETTINGS_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<KeywordSettings>(&bytes)
-                .map(|saved| Some(saved.settings))
-                .map_err(|err| {
-                    IndexError::Backend(format!("{} is corrupt: {err}", path.display()))
-                }),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err.into()),
-        }
+        Ok(
+            read_json::<KeywordSettings>(&self.path.join(KEYWORD_SETTINGS_FILE))?
+                .map(|saved| saved.settings),
+        )
     }
 
     async fn record_keyword_settings(&self, fingerprint: &str) -> Result<(), IndexError> {
-        let bytes = serde_json::to_vec_pretty(&KeywordSettings {
-            settings: fingerprint.to_owned(),
-        })
-        .map_err(|err| IndexError::Backend(err.to_string()))?;
-        write_atomically(&self.path.join(KEYWORD_SETTINGS_FILE), &bytes)
+        write_json(
+            &self.path.join(KEYWORD_SETTINGS_FILE),
+            &KeywordSettings {
+                settings: fingerprint.to_owned(),
+            },
+        )
     }
 
     async fn status(&self) -> Result<IndexStatus, IndexError> {
@@ -450,10 +433,20 @@ impl VectorIndex for EdgeIndex {
     }
 }
 
-fn document_key() -> qdrant_edge::JsonPath {
-    KEY_DOCUMENT
-        .try_into()
+/// A payload key of ours as qdrant-edge's path type.
+fn json_path(key: &str) -> qdrant_edge::JsonPath {
+    key.try_into()
         .expect("static payload keys are valid JSON paths")
+}
+
+/// Our points all have UUIDs (chunk ids); a numeric one was not written by us.
+fn point_uuid(id: PointId) -> Result<Uuid, IndexError> {
+    match id {
+        PointId::Uuid(id) => Ok(id),
+        PointId::NumId(n) => Err(IndexError::Backend(format!(
+            "unexpected numeric point id {n}"
+        ))),
+    }
 }
 
 /// Our sparse vector as qdrant-edge's (the same two arrays).
@@ -524,27 +517,21 @@ fn one_document(document_id: Uuid) -> Filter {
 
 fn keyword(key: &str, value: &str) -> Condition {
     Condition::Field(FieldCondition::new_match(
-        key.try_into()
-            .expect("static payload keys are valid JSON paths"),
+        json_path(key),
         Match::new_value(ValueVariants::String(value.to_owned())),
     ))
 }
 
 fn any_of(key: &str, values: Vec<String>) -> Condition {
     Condition::Field(FieldCondition::new_match(
-        key.try_into()
-            .expect("static payload keys are valid JSON paths"),
+        json_path(key),
         Match::new_any(AnyVariants::Strings(values.into_iter().collect())),
     ))
 }
 
 fn check_identity(dir: &Path, configured: &IndexIdentity) -> Result<(), IndexError> {
-    let path = dir.join(IDENTITY_FILE);
-    let found: IndexIdentity = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|err| IndexError::Backend(format!("{} is corrupt: {err}", path.display())))?,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(err.into()),
+    let Some(found) = read_json::<IndexIdentity>(&dir.join(IDENTITY_FILE))? else {
+        return Ok(());
     };
     if &found != configured {
         return Err(IndexError::ModelMismatch {
@@ -561,21 +548,27 @@ struct KeywordSettings {
     settings: String,
 }
 
-/// Writes `bytes` to `path` whole or not at all: a temporary file, synced, renamed over it.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    use std::io::Write;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    Ok(())
+/// One of the small JSON records kept beside the index; `None` when it was never written.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, IndexError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|err| IndexError::Backend(format!("{} is corrupt: {err}", path.display()))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
-fn write_identity(dir: &Path, identity: &IndexIdentity) -> Result<(), IndexError> {
+/// Writes a record whole or not at all: a temporary file, synced, renamed over it.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), IndexError> {
+    use std::io::Write;
     let bytes =
-        serde_json::to_vec_pretty(identity).map_err(|err| IndexError::Backend(err.to_string()))?;
-    std::fs::write(dir.join(IDENTITY_FILE), bytes)?;
+        serde_json::to_vec_pretty(value).map_err(|err| IndexError::Backend(err.to_string()))?;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
     Ok(())
 }
 

@@ -245,6 +245,20 @@ impl QdrantIndex {
         request.build()
     }
 
+    /// Writes in requests of at most `qdrant.upsert_batch` points: a 100-document ingest can be
+    /// thousands of points. Each request waits, so the whole write returns only when
+    /// everything is applied.
+    fn batches<T>(&self, items: impl IntoIterator<Item = T>) -> impl Iterator<Item = Vec<T>> {
+        let size = self.settings.upsert_batch.max(1);
+        let mut items = items.into_iter().peekable();
+        std::iter::from_fn(move || {
+            items
+                .peek()
+                .is_some()
+                .then(|| items.by_ref().take(size).collect())
+        })
+    }
+
     fn write_ordering(&self) -> WriteOrdering {
         WriteOrdering {
             r#type: match self.settings.write_ordering {
@@ -261,10 +275,7 @@ impl VectorIndex for QdrantIndex {
     async fn upsert(&self, points: Vec<VectorPoint>) -> Result<(), IndexError> {
         // Batches bound each request's size (a 100-document ingest can be thousands of
         // points); each waits, so the whole call returns only when everything is searchable.
-        let batch = self.settings.upsert_batch.max(1);
-        let mut points = points.into_iter().map(to_point).peekable();
-        while points.peek().is_some() {
-            let chunk: Vec<PointStruct> = points.by_ref().take(batch).collect();
+        for chunk in self.batches(points.into_iter().map(to_point)) {
             self.client
                 .upsert_points(
                     UpsertPointsBuilder::new(&self.collection, chunk)
@@ -337,21 +348,15 @@ impl VectorIndex for QdrantIndex {
     }
 
     async fn set_keywords(&self, points: Vec<(Uuid, SparseVector)>) -> Result<(), IndexError> {
-        let batch = self.settings.upsert_batch.max(1);
-        let mut points = points.into_iter().peekable();
-        while points.peek().is_some() {
-            let chunk: Vec<PointVectors> = points
-                .by_ref()
-                .take(batch)
-                .map(|(id, terms)| PointVectors {
-                    id: Some(id.to_string().into()),
-                    vectors: Some(
-                        NamedVectors::default()
-                            .add_vector(KEYWORD_VECTOR, sparse(terms))
-                            .into(),
-                    ),
-                })
-                .collect();
+        let points = points.into_iter().map(|(id, terms)| PointVectors {
+            id: Some(id.to_string().into()),
+            vectors: Some(
+                NamedVectors::default()
+                    .add_vector(KEYWORD_VECTOR, sparse(terms))
+                    .into(),
+            ),
+        });
+        for chunk in self.batches(points) {
             self.client
                 .update_vectors(
                     UpdatePointVectorsBuilder::new(&self.collection, chunk)
