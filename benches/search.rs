@@ -203,7 +203,7 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     let base = corpus().join("\n\n");
     let sample: String = base.chars().take(4_000).collect();
-    let chunks_per_doc = services.chunker.chunk(&sample).len() as u64;
+    let chunks_per_doc = services.chunker.chunk(&sample, false).len() as u64;
     group.throughput(Throughput::Elements(chunks_per_doc));
     group.sample_size(10);
     let counter = AtomicUsize::new(0);

@@ -197,6 +197,8 @@ async fn metadata(chunks: usize, scale: f64) {
                 start_char: index * 800,
                 end_char: index * 800 + 1_000,
                 token_count: 254,
+                headings: Vec::new(),
+                page: None,
             })
             .collect();
         let content = format!("{doc} {}", text.repeat(count * 4 / 5));
@@ -211,6 +213,9 @@ async fn metadata(chunks: usize, scale: f64) {
             content_hash: format!("{:064x}", doc),
             chunk_count: count,
             created_at: selfrag::store::now(),
+            external_id: None,
+            revision: 1,
+            updated_at: None,
         };
         store
             .begin_insert(NewDocument { document, content }, chunk_rows)

@@ -95,8 +95,29 @@ pub struct Backends {
 }
 
 impl Backends {
+    /// How long [`close`](Self::close) waits for the last users of the index to finish.
+    const RELEASE_WAIT: Duration = Duration::from_secs(30);
     /// Loads the model, opens the stores and starts background work. Also used by the CLI's
     /// `ingest` and `search`, which need the backends without HTTP.
+    /// Stops background work and waits until the index has let go of the data directory, so
+    /// that a process or app started next can open it. Tasks that still hold a handle (a write
+    /// finishing for a client that left, a connection closing) are waited for, up to
+    /// [`RELEASE_WAIT`](Self::RELEASE_WAIT); after that the process's exit releases it.
+    pub async fn close(self) {
+        let released = self.services.index.released();
+        drop(self);
+        let started = std::time::Instant::now();
+        if tokio::time::timeout(Self::RELEASE_WAIT, released.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                waited_ms = started.elapsed().as_millis() as u64,
+                "the vector index is still in use by a finishing task; not waiting longer"
+            );
+        }
+    }
+
     pub async fn open(config: Config, overrides: Overrides) -> Result<Self, StartError> {
         config.validate()?;
         let config = Arc::new(config);
@@ -348,7 +369,7 @@ impl App {
         } = self;
         let limits = crate::http::ConnectionLimits::from_config(&backends.services.config.http);
         crate::http::serve(listener, router, limits, shutdown).await?;
-        drop(backends);
+        backends.close().await;
         Ok(())
     }
 }

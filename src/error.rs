@@ -15,6 +15,9 @@ pub enum Error {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// Another write changed the same thing meanwhile; retrying reads the new state.
+    #[error("{0}")]
+    Conflict(String),
     /// A dependency (database, vector index, model) cannot serve right now; retrying may work.
     #[error("{message}")]
     Unavailable {
@@ -44,6 +47,7 @@ pub enum Error {
 pub enum ErrorCode {
     BadInput,
     NotFound,
+    Conflict,
     Unavailable,
     Unauthenticated,
     Forbidden,
@@ -56,6 +60,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadInput => "BAD_INPUT",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::Forbidden => "FORBIDDEN",
@@ -80,6 +85,10 @@ impl Error {
         Error::NotFound(message.into())
     }
 
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::Conflict(message.into())
+    }
+
     pub fn unavailable(message: impl Into<String>, source: impl Into<anyhow::Error>) -> Self {
         Error::Unavailable {
             message: message.into(),
@@ -95,6 +104,7 @@ impl Error {
         match self {
             Error::BadInput(_) => ErrorCode::BadInput,
             Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
             Error::Unavailable { .. } => ErrorCode::Unavailable,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::Forbidden(_) => ErrorCode::Forbidden,

@@ -8,6 +8,10 @@
 
 /// Ingest: the vectors are written and flushed, the rows not yet committed.
 pub const AFTER_VECTOR_WRITE: &str = "ingest.after_vector_write";
+/// Replacement: the new version's vectors are written, its rows not yet committed.
+pub const REPLACE_AFTER_VECTOR_WRITE: &str = "replace.after_vector_write";
+/// Replacement: the new version is committed, the old version's vectors not yet removed.
+pub const REPLACE_AFTER_COMMIT: &str = "replace.after_commit";
 
 #[cfg(debug_assertions)]
 pub async fn point(name: &str) {

@@ -6,14 +6,21 @@
 //! - [`disk`]: free space in the data directory, checked before every write (a full disk would
 //!   otherwise crash the embedded index with SIGBUS).
 //! - [`fault`]: fault points where crash tests stop a debug build; nothing in release builds.
-//! - [`app`]: builds the backends from configuration, binds the listener, runs until shutdown.
+//! - [`app`]: builds the backends from configuration, binds the listener, runs until shutdown
+//!   (and then waits until the index has let go of the data directory).
+//! - [`cli`]: the command line; `ingest`, `search` and `delete` go through a running server's
+//!   GraphQL API when one answers, and open the data directory themselves otherwise.
 //! - [`health`]: readiness, per-dependency detail and the performance report, for HTTP and GraphQL.
 //! - [`http`]: the axum router (GraphQL at `/graphql`, probes under `/health/`) and the
 //!   connection loop that bounds connections and their timeouts.
 //! - [`graphql`]: the schema (queries, mutations, subscriptions, per-request DataLoaders) and its
 //!   own object types, independent of HTTP.
-//! - [`ingest`]: validation, chunking (text-splitter sized in model tokens), the all-or-nothing
-//!   pipeline, and recovery of writes a crash cut short.
+//! - [`ingest`]: validation, chunking (text-splitter sized in model tokens, along Markdown
+//!   structure where there is one), the all-or-nothing pipeline, replacement of a document by
+//!   its external id (unchanged chunks keep their vectors), and recovery of writes a crash cut
+//!   short.
+//! - [`formats`]: plain text, Markdown, HTML and PDF to text with its structure (heading paths,
+//!   pages).
 //! - [`search`]: query validation, embedding, vector search.
 //! - [`cache`]: the two-level cache (L1 moka, L2 Redis) for query embeddings and search results,
 //!   keyed by the corpus generation so results never outlive their data.
@@ -21,7 +28,8 @@
 //!   concurrent requests on dedicated inference threads.
 //! - [`keywords`]: BM25 term weights (sparse vectors) for keyword search, and highlights.
 //! - [`store`]: documents and chunks in SQLite or PostgreSQL through SeaORM.
-//! - [`vector`]: the `VectorIndex` trait and the embedded qdrant-edge index.
+//! - [`vector`]: the `VectorIndex` trait, the embedded qdrant-edge index (one process at a
+//!   time: a lock file says so plainly) and the Qdrant server.
 //! - [`auth`]: API keys (hashed at rest) and the reader < writer < admin roles.
 //! - [`ratelimit`]: GCRA budgets per key or client address, in Redis or in process.
 //! - [`redis`]: the one Redis client (pool, circuit breaker, timeouts) the cache, the corpus
@@ -46,6 +54,7 @@ pub mod disk;
 pub mod embed;
 pub mod error;
 pub mod fault;
+pub mod formats;
 pub mod graphql;
 pub mod health;
 pub mod http;

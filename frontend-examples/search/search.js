@@ -1,7 +1,7 @@
 // The search page: runs `search` with the form's filters and renders the hits; ingests
-// documents with `ingestDocument`. Every server string is rendered as text (see shared/dom.js).
+// documents with `ingestDocument`, and dropped or chosen files with `ingestFiles`. Every server string is rendered as text (see shared/dom.js).
 
-import { request } from "../shared/graphql.js";
+import { request, upload } from "../shared/graphql.js";
 import { el, formatMs, markSpans, parseList } from "../shared/dom.js";
 
 const SEARCH = `
@@ -197,6 +197,69 @@ async function ingest() {
     button.disabled = false;
   }
 }
+
+const INGEST_FILES = `
+  mutation IngestFiles($files: [Upload!]!) {
+    ingestFiles(files: $files) {
+      filename
+      result { status chunksCreated document { id title } }
+      error { code message }
+    }
+  }`;
+
+const STATUS_WORDS = {
+  INGESTED: "ingested",
+  DEDUPLICATED: "already stored",
+  UPDATED: "updated",
+  UNCHANGED: "unchanged",
+};
+
+/** Uploads files with `ingestFiles` and lists what became of each. */
+async function ingestFiles(files) {
+  if (files.length === 0) return;
+  const status = $("upload-status");
+  const results = $("upload-results");
+  status.className = "message info";
+  status.dataset.state = "busy";
+  status.textContent = `Reading and embedding ${files.length} ${files.length === 1 ? "file" : "files"}…`;
+  results.replaceChildren();
+  try {
+    const { data } = await upload(INGEST_FILES, {}, files);
+    for (const entry of data.ingestFiles) {
+      const ok = entry.result != null;
+      const text = ok
+        ? `${entry.filename}: ${STATUS_WORDS[entry.result.status] ?? entry.result.status} (${entry.result.chunksCreated} chunks)`
+        : `${entry.filename}: ${entry.error.code}: ${entry.error.message}`;
+      results.append(
+        el("li", { dataset: { testid: "upload-result", state: ok ? "ok" : "error", documentId: entry.result?.document.id } }, text),
+      );
+    }
+    const failed = data.ingestFiles.filter((entry) => entry.result == null).length;
+    status.className = failed ? "message error" : "message ok";
+    status.dataset.state = failed ? "partial" : "ok";
+    status.textContent = failed ? `${failed} of ${files.length} could not be ingested.` : "Done.";
+  } catch (error) {
+    status.className = "message error";
+    status.dataset.state = "error";
+    status.textContent = error.describe?.() ?? String(error);
+  }
+}
+
+const dropZone = $("drop-zone");
+dropZone.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  dropZone.classList.add("over");
+});
+dropZone.addEventListener("dragleave", () => dropZone.classList.remove("over"));
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dropZone.classList.remove("over");
+  ingestFiles([...(event.dataTransfer?.files ?? [])]);
+});
+$("file-input").addEventListener("change", (event) => {
+  ingestFiles([...event.target.files]);
+  event.target.value = "";
+});
 
 searchForm.addEventListener("submit", (event) => {
   event.preventDefault();

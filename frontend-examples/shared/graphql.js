@@ -65,6 +65,39 @@ export async function request(query, variables = {}, { headers = {}, signal } = 
 }
 
 /**
+ * Sends one operation with files, by the GraphQL multipart request spec: `files` go to
+ * `variables[fileVariable]` (a list). Multipart is a content type a form on another site could
+ * send, so the server's CSRF check wants the `apollo-require-preflight` header with it.
+ */
+export async function upload(query, variables, files, { fileVariable = "files" } = {}) {
+  const operations = { query, variables: { ...variables, [fileVariable]: files.map(() => null) } };
+  const map = Object.fromEntries(files.map((_, i) => [String(i), [`variables.${fileVariable}.${i}`]]));
+  const body = new FormData();
+  body.append("operations", JSON.stringify(operations));
+  body.append("map", JSON.stringify(map));
+  files.forEach((file, i) => body.append(String(i), file, file.name));
+  let response;
+  try {
+    response = await fetch(HTTP_URL, {
+      method: "POST",
+      headers: { accept: "application/json", "apollo-require-preflight": "true" },
+      body,
+    });
+  } catch (cause) {
+    throw new GraphqlError("NETWORK", `the server did not answer (${cause.message})`);
+  }
+  let result;
+  try {
+    result = await response.json();
+  } catch {
+    throw new GraphqlError(`HTTP_${response.status}`, `unexpected ${response.status} response`);
+  }
+  const first = result.errors?.[0];
+  if (first) throw new GraphqlError(first.extensions?.code ?? `HTTP_${response.status}`, first.message);
+  return { data: result.data };
+}
+
+/**
  * A minimal graphql-ws ("graphql-transport-ws") client: connection_init → connection_ack,
  * then subscribe / next / error / complete per operation id, answering the server's pings.
  * It does not reconnect by itself: `onClose` tells the page, which decides what to do

@@ -8,6 +8,7 @@ mod m20261124_000001_documents;
 mod m20261124_000002_corpus_generation;
 mod m20261124_000003_api_keys;
 mod m20261130_000004_pending_writes;
+mod m20261202_000005_document_versions;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_corpus_generation::Migration),
             Box::new(m20261124_000003_api_keys::Migration),
             Box::new(m20261130_000004_pending_writes::Migration),
+            Box::new(m20261202_000005_document_versions::Migration),
         ]
     }
 }

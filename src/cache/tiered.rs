@@ -279,6 +279,7 @@ fn shared_error(err: Arc<Error>) -> Error {
         Err(shared) => match shared.as_ref() {
             Error::BadInput(m) => Error::BadInput(m.clone()),
             Error::NotFound(m) => Error::NotFound(m.clone()),
+            Error::Conflict(m) => Error::Conflict(m.clone()),
             Error::Unavailable { message, .. } => Error::Unavailable {
                 message: message.clone(),
                 source: None,

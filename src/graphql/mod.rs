@@ -10,6 +10,7 @@ mod query;
 mod reports;
 mod subscription;
 mod types;
+mod uploads;
 
 pub use access::RateLimitSlot;
 pub use errors::{ApiError, cause_chain, code_of, codes, refusal};

@@ -1,14 +1,15 @@
 //! Root fields that change the corpus.
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, Upload};
 
 use super::access::{RoleGuard, spend};
 use super::errors::ApiResult;
 use super::reports::{CacheNamespace, ClearedNamespace};
-use super::types::{IngestInput, IngestResult, parse_id};
+use super::types::{DocumentRef, IngestInput, IngestResult};
+use super::uploads::{FileError, FileErrorCode, FileIngestResult, FileInput, read_upload};
 use crate::auth::Role;
 use crate::error::Error;
-use crate::ingest;
+use crate::ingest::{self, IngestRequest};
 use crate::ratelimit::BudgetKind;
 use crate::services::Services;
 
@@ -17,7 +18,8 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Chunks, embeds and stores a document, all or nothing. Identical content is stored once:
-    /// the existing document comes back with `deduplicated: true`. Needs the writer role when
+    /// the existing document comes back with `deduplicated: true`. With an `externalId` that is
+    /// already stored, replaces that document instead (`status: UPDATED`, or `UNCHANGED`). Needs the writer role when
     /// keys are configured; spends 1 from the `ingest` budget.
     async fn ingest_document(
         &self,
@@ -25,7 +27,7 @@ impl Mutation {
         input: IngestInput,
     ) -> ApiResult<IngestResult> {
         let services = ctx.data_unchecked::<Services>();
-        let request = ingest::validate(input.into(), &services.config.limits)?;
+        let request = ingest::validate(input.into_request().await?, &services.config.limits)?;
         spend(ctx, BudgetKind::Ingest, 1).await?;
         let context = services.ingest_context();
         let mut outcomes = ingest::detached(async move {
@@ -51,10 +53,16 @@ impl Mutation {
         #[graphql(validator(max_length = 100))] batch_id: Option<String>,
     ) -> ApiResult<Vec<IngestResult>> {
         let services = ctx.data_unchecked::<Services>();
-        let requests = ingest::validate_batch(
-            inputs.into_iter().map(Into::into).collect(),
-            &services.config.limits,
-        )?;
+        let mut requests = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            requests.push(
+                input
+                    .into_request()
+                    .await
+                    .map_err(|err| ingest::naming_input(i, err))?,
+            );
+        }
+        let requests = ingest::validate_batch(requests, &services.config.limits)?;
         spend(ctx, BudgetKind::Ingest, requests.len()).await?;
         let context = services.ingest_context();
         let outcomes = ingest::detached(async move {
@@ -62,6 +70,121 @@ impl Mutation {
         })
         .await?;
         Ok(outcomes.into_iter().map(Into::into).collect())
+    }
+
+    /// Ingests one uploaded file (GraphQL multipart request spec): text, Markdown, HTML or
+    /// PDF, by `input.format`, else the part's content type, else the file name's extension.
+    /// An unreadable or unsupported file is `BAD_INPUT` naming it. Otherwise as
+    /// `ingestDocument`.
+    async fn ingest_file(
+        &self,
+        ctx: &Context<'_>,
+        file: Upload,
+        input: Option<FileInput>,
+    ) -> ApiResult<IngestResult> {
+        let services = ctx.data_unchecked::<Services>();
+        // Spent before reading: extracting a PDF costs as much as a small ingest.
+        spend(ctx, BudgetKind::Ingest, 1).await?;
+        let (_, request) = read_upload(
+            ctx,
+            &file,
+            input.unwrap_or_default(),
+            &services.config.limits,
+        )
+        .await;
+        let request = request?;
+        let context = services.ingest_context();
+        let mut outcomes = ingest::detached(async move {
+            ingest::ingest_in_order(&context, vec![request], None, |_| {}).await
+        })
+        .await?;
+        let outcome = outcomes.pop().ok_or_else(|| {
+            Error::internal(anyhow::anyhow!("an ingest of one file returned no outcome"))
+        })?;
+        Ok(outcome.into())
+    }
+
+    /// Ingests uploaded files in order, each all or nothing, with `inputs[i]` for `files[i]`
+    /// when given. A file that cannot be read is reported in its place (`error`) and the rest
+    /// go on; if storing one fails, the batch stops there as in `ingestDocuments` (the files
+    /// after it are `NOT_REACHED`). Progress goes to `ingestProgress` (tagged with `batchId`).
+    /// Spends one per file from `ingest`.
+    async fn ingest_files(
+        &self,
+        ctx: &Context<'_>,
+        files: Vec<Upload>,
+        inputs: Option<Vec<FileInput>>,
+        #[graphql(validator(max_length = 100))] batch_id: Option<String>,
+    ) -> ApiResult<Vec<FileIngestResult>> {
+        let services = ctx.data_unchecked::<Services>();
+        let limits = &services.config.limits;
+        if files.is_empty() || files.len() > limits.max_ingest_batch {
+            return Err(Error::bad_input(format!(
+                "files must hold 1 to {} files (limits.max_ingest_batch)",
+                limits.max_ingest_batch
+            ))
+            .into());
+        }
+        let mut inputs = inputs.unwrap_or_default();
+        if !inputs.is_empty() && inputs.len() != files.len() {
+            return Err(Error::bad_input(format!(
+                "inputs has {} entries for {} files: give one per file, or none",
+                inputs.len(),
+                files.len()
+            ))
+            .into());
+        }
+        inputs.resize_with(files.len(), FileInput::default);
+        // Spent before reading: extracting a PDF costs as much as a small ingest.
+        spend(ctx, BudgetKind::Ingest, files.len()).await?;
+        let mut read = Vec::with_capacity(files.len());
+        for (file, input) in files.iter().zip(inputs) {
+            read.push(read_upload(ctx, file, input, limits).await);
+        }
+        let readable: Vec<IngestRequest> = read
+            .iter_mut()
+            .filter_map(|(_, request)| match request {
+                Ok(request) => Some(std::mem::take(request)),
+                Err(_) => None,
+            })
+            .collect();
+        let mut outcomes = Vec::new().into_iter();
+        if !readable.is_empty() {
+            let context = services.ingest_context();
+            outcomes = ingest::detached(async move {
+                ingest::ingest_in_order(&context, readable, batch_id, |_| {}).await
+            })
+            .await?
+            .into_iter();
+        }
+        Ok(read
+            .into_iter()
+            .map(|(filename, request)| match request {
+                Ok(_) => match outcomes.next() {
+                    Some(outcome) => FileIngestResult {
+                        filename,
+                        result: Some(outcome.into()),
+                        error: None,
+                    },
+                    None => FileIngestResult {
+                        filename,
+                        result: None,
+                        error: Some(FileError {
+                            code: FileErrorCode::NotReached,
+                            message: "the batch stopped before this file".into(),
+                        }),
+                    },
+                },
+                Err(err) => FileIngestResult {
+                    filename,
+                    result: None,
+                    error: Some(FileError {
+                        code: FileErrorCode::BadInput,
+                        message: err.to_string(),
+                    }),
+                },
+            })
+            .collect())
     }
 
     /// Empties one cache namespace, or all of them, in both levels (Redis with SCAN + UNLINK).
@@ -83,10 +206,30 @@ impl Mutation {
             .collect())
     }
 
-    /// Deletes a document with its chunks and vectors. NOT_FOUND when there is none.
-    async fn delete_document(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
-        let context = ctx.data_unchecked::<Services>().ingest_context();
-        let id = parse_id(&id, "id")?;
+    /// Deletes a document with its chunks and vectors, by `id` or by `externalId` (give
+    /// one). NOT_FOUND when there is none.
+    async fn delete_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        external_id: Option<String>,
+    ) -> ApiResult<bool> {
+        let services = ctx.data_unchecked::<Services>();
+        let context = services.ingest_context();
+        let id = match DocumentRef::of(id, external_id)? {
+            DocumentRef::Id(id) => id,
+            DocumentRef::External(external_id) => {
+                services
+                    .store
+                    .find_by_external_id(&external_id)
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or_else(|| {
+                        Error::not_found(format!("no document with externalId {external_id}"))
+                    })?
+                    .id
+            }
+        };
         spend(ctx, BudgetKind::Ingest, 1).await?;
         if ingest::detached(async move { ingest::delete_document(&context, id).await }).await? {
             Ok(true)

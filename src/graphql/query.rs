@@ -12,8 +12,8 @@ use super::errors::ApiResult;
 use super::loaders::{DocumentKey, Loaders};
 use super::reports::{CacheAnalytics, HealthReport, PerformanceReport};
 use super::types::{
-    CacheLevel, Chunk, CollectionStats, Document, DocumentFilter, Embedding, FusionInput,
-    SearchFilter, SearchHit, SearchMode, SearchResult, parse_id,
+    CacheLevel, Chunk, CollectionStats, Document, DocumentFilter, DocumentRef, Embedding,
+    FusionInput, SearchFilter, SearchHit, SearchMode, SearchResult,
 };
 use crate::cache::Level;
 use crate::error::Error;
@@ -134,15 +134,29 @@ impl Query {
             .collect())
     }
 
-    /// One document by id; NOT_FOUND when there is none.
-    async fn document(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Document> {
-        let id = parse_id(&id, "id")?;
-        let loaders = ctx.data_unchecked::<Loaders>();
-        loaders
-            .load_one(DocumentKey(id))
-            .await?
+    /// One document by `id` or by `externalId` (give one); NOT_FOUND when there is none.
+    async fn document(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        external_id: Option<String>,
+    ) -> ApiResult<Document> {
+        let found = match DocumentRef::of(id, external_id)? {
+            DocumentRef::Id(id) => {
+                ctx.data_unchecked::<Loaders>()
+                    .load_one(DocumentKey(id))
+                    .await?
+            }
+            DocumentRef::External(external_id) => ctx
+                .data_unchecked::<Services>()
+                .store
+                .find_by_external_id(&external_id)
+                .await
+                .map_err(Error::from)?,
+        };
+        found
             .map(Document)
-            .ok_or_else(|| Error::not_found(format!("no document with id {id}")).into())
+            .ok_or_else(|| Error::not_found("no document with that id or externalId").into())
     }
 
     /// Documents, newest first, as a cursor connection. `first` defaults to 20, at most

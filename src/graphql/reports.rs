@@ -82,6 +82,11 @@ pub enum IngestStatus {
     Ingested,
     /// Identical content was already stored; that document is the answer.
     Deduplicated,
+    /// The document with this `externalId` was replaced (same id, next revision).
+    Updated,
+    /// The document with this `externalId` already has this content and these fields: nothing
+    /// was written.
+    Unchanged,
     /// This document failed; the batch stops here (those before it stay ingested).
     Failed,
 }

@@ -31,6 +31,10 @@ pub struct IngestProgress {
     pub document_id: Option<ID>,
     pub title: Option<String>,
     pub chunks_created: usize,
+    /// Chunks that went through the model.
+    pub chunks_embedded: usize,
+    /// Chunks of a replacement that kept their vectors (their text did not change).
+    pub chunks_reused: usize,
     /// Why the document failed.
     pub error: Option<String>,
     pub elapsed_ms: f64,
@@ -48,6 +52,8 @@ impl IngestProgress {
             document_id: event.document_id.map(|id| ID(id.to_string())),
             title: event.title,
             chunks_created: event.chunks_created,
+            chunks_embedded: event.chunks_embedded,
+            chunks_reused: event.chunks_reused,
             error: event.error,
             elapsed_ms: event.elapsed_ms,
             missed,

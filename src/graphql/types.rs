@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::errors::ApiResult;
 use super::loaders::{DocumentChunksKey, DocumentKey, Loaders};
+use super::reports::IngestStatus;
 use crate::cache::Level;
 use crate::error::Error;
 use crate::keywords;
@@ -18,6 +19,22 @@ use crate::vector::VectorFilter;
 pub fn parse_id(id: &ID, what: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id.as_str())
         .map_err(|_| Error::bad_input(format!("{what} `{}` is not a valid id", id.as_str())))
+}
+
+/// Which document a field names: by `id` or by `externalId`, exactly one.
+pub enum DocumentRef {
+    Id(Uuid),
+    External(String),
+}
+
+impl DocumentRef {
+    pub fn of(id: Option<ID>, external_id: Option<String>) -> Result<Self, Error> {
+        match (id, external_id) {
+            (Some(id), None) => Ok(DocumentRef::Id(parse_id(&id, "id")?)),
+            (None, Some(external_id)) => Ok(DocumentRef::External(external_id)),
+            _ => Err(Error::bad_input("give either id or externalId")),
+        }
+    }
 }
 
 pub struct Document(pub store::Document);
@@ -48,7 +65,7 @@ impl Document {
     async fn metadata(&self) -> Option<Json<Value>> {
         self.0.metadata.clone().map(Json)
     }
-    /// SHA-256 of the content; identical content is stored once.
+    /// SHA-256 of the content. Identical content without an `externalId` is stored once.
     async fn content_hash(&self) -> &str {
         &self.0.content_hash
     }
@@ -57,6 +74,19 @@ impl Document {
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// The client's name for the document (a path, a URL), unique: ingesting again under it
+    /// replaces the document.
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+    /// 1 when first stored, +1 each time it is replaced.
+    async fn revision(&self) -> u32 {
+        self.0.revision
+    }
+    /// When it was last replaced; null if never.
+    async fn updated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.updated_at
     }
     /// The document's chunks, in order.
     async fn chunks(&self, ctx: &Context<'_>) -> ApiResult<Vec<Chunk>> {
@@ -96,6 +126,14 @@ impl Chunk {
     /// Word pieces of the model's tokenizer.
     async fn token_count(&self) -> usize {
         self.0.token_count
+    }
+    /// The Markdown headings the chunk sits under, outermost first (empty for plain text).
+    async fn headings(&self) -> &[String] {
+        &self.0.headings
+    }
+    /// The PDF page the chunk starts on, from 1; null for other formats.
+    async fn page(&self) -> Option<u32> {
+        self.0.page
     }
     async fn document(&self, ctx: &Context<'_>) -> ApiResult<Option<Document>> {
         let loaders = ctx.data_unchecked::<Loaders>();
@@ -324,6 +362,37 @@ pub struct IngestInput {
     pub tags: Option<Vec<String>>,
     /// A JSON object, returned as given.
     pub metadata: Option<Json<Value>>,
+    /// Your name for the document (a path, a URL), unique. Ingesting again under a known one
+    /// replaces that document (same id, next revision; chunks whose text did not change keep
+    /// their vectors); identical content and fields are reported `UNCHANGED`. Documents with
+    /// one are not deduplicated by content.
+    pub external_id: Option<String>,
+    /// How `content` is written (default `TEXT`): `MARKDOWN` is split along its structure and
+    /// chunks get their heading path; `HTML` is reduced to its readable text (its `<title>` is
+    /// the default title). A PDF is binary: upload it with `ingestFile`.
+    pub format: Option<DocumentFormat>,
+}
+
+/// The formats documents arrive in.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::formats::Format")]
+pub enum DocumentFormat {
+    /// Plain text, split by paragraphs and sentences.
+    Text,
+    /// Split along headings, lists and code blocks; chunks record their heading path.
+    Markdown,
+    /// The readable text (no scripts, styles or navigation), as Markdown.
+    Html,
+    /// The text of each page; chunks record the page they start on.
+    Pdf,
+}
+
+impl IngestInput {
+    /// The request, its content read as its `format`.
+    pub async fn into_request(self) -> Result<crate::ingest::IngestRequest, Error> {
+        let format = self.format.map(Into::into).unwrap_or_default();
+        crate::ingest::from_text(format, self.into()).await
+    }
 }
 
 impl From<IngestInput> for crate::ingest::IngestRequest {
@@ -336,6 +405,8 @@ impl From<IngestInput> for crate::ingest::IngestRequest {
             author: input.author,
             tags: input.tags.unwrap_or_default(),
             metadata: input.metadata.map(|json| json.0),
+            external_id: input.external_id,
+            layout: crate::formats::Layout::default(),
         }
     }
 }
@@ -345,7 +416,14 @@ impl From<IngestInput> for crate::ingest::IngestRequest {
 pub struct IngestResult {
     #[graphql(skip)]
     pub outcome: crate::ingest::IngestOutcome,
+    /// What happened: `INGESTED`, `DEDUPLICATED`, `UPDATED` or `UNCHANGED`.
+    pub status: IngestStatus,
+    /// Chunks written (0 when nothing was).
     pub chunks_created: usize,
+    /// Chunks that went through the model.
+    pub chunks_embedded: usize,
+    /// Chunks of an update whose text did not change: they kept their vectors.
+    pub chunks_reused: usize,
     /// True when identical content was already stored: `document` is that document.
     pub deduplicated: bool,
     pub embedding_ms: f64,
@@ -362,8 +440,11 @@ impl IngestResult {
 impl From<crate::ingest::IngestOutcome> for IngestResult {
     fn from(outcome: crate::ingest::IngestOutcome) -> Self {
         IngestResult {
+            status: outcome.status.into(),
             chunks_created: outcome.chunks_created,
-            deduplicated: outcome.deduplicated,
+            chunks_embedded: outcome.chunks_embedded,
+            chunks_reused: outcome.chunks_reused,
+            deduplicated: outcome.status == crate::ingest::IngestStatus::Deduplicated,
             embedding_ms: outcome.embedding_ms,
             total_ms: outcome.total_ms,
             outcome,

@@ -19,6 +19,7 @@ pub fn status_of(code: &str) -> StatusCode {
     use crate::graphql::codes;
     const BAD_INPUT: &str = E::BadInput.as_str();
     const NOT_FOUND: &str = E::NotFound.as_str();
+    const CONFLICT: &str = E::Conflict.as_str();
     const UNAUTHENTICATED: &str = E::Unauthenticated.as_str();
     const FORBIDDEN: &str = E::Forbidden.as_str();
     const RATE_LIMITED: &str = E::RateLimited.as_str();
@@ -28,6 +29,7 @@ pub fn status_of(code: &str) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         NOT_FOUND => StatusCode::NOT_FOUND,
+        CONFLICT => StatusCode::CONFLICT,
         UNAUTHENTICATED => StatusCode::UNAUTHORIZED,
         FORBIDDEN => StatusCode::FORBIDDEN,
         RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use super::IngestContext;
 use super::events::{IngestEvent, IngestStatus};
-use super::pipeline::{IngestOutcome, IngestRequest, ingest, validate};
+use super::pipeline::{IngestOutcome, IngestRequest, ingest};
+use super::validate::validate;
 use crate::config::Limits;
 use crate::error::{Error, Result};
 
@@ -23,13 +24,16 @@ pub fn validate_batch(requests: Vec<IngestRequest>, limits: &Limits) -> Result<V
     requests
         .into_iter()
         .enumerate()
-        .map(|(i, request)| {
-            validate(request, limits).map_err(|err| match err {
-                Error::BadInput(message) => Error::bad_input(format!("inputs[{i}]: {message}")),
-                other => other,
-            })
-        })
+        .map(|(i, request)| validate(request, limits).map_err(|err| naming_input(i, err)))
         .collect()
+}
+
+/// A batch input's `BAD_INPUT` with its position (`inputs[i]: …`), so the client knows which.
+pub fn naming_input(i: usize, err: Error) -> Error {
+    match err {
+        Error::BadInput(message) => Error::bad_input(format!("inputs[{i}]: {message}")),
+        other => other,
+    }
 }
 
 /// Ingests validated requests one after another. Each outcome is published to the
@@ -45,45 +49,22 @@ pub async fn ingest_in_order(
     let mut outcomes = Vec::with_capacity(total);
     for (index, request) in requests.into_iter().enumerate() {
         let title = request.title.clone();
-        let event = |status, document_id, chunks_created, error, elapsed_ms| IngestEvent {
+        let started = Instant::now();
+        let result = ingest(ctx, request).await;
+        let outcome = result.as_ref().ok();
+        let event = IngestEvent {
             batch_id: batch_id.clone(),
             index,
             total,
-            status,
-            document_id,
-            title: title.clone(),
-            chunks_created,
-            error,
-            elapsed_ms,
-        };
-        let started = Instant::now();
-        let (event, result) = match ingest(ctx, request).await {
-            Ok(outcome) => {
-                let status = if outcome.deduplicated {
-                    IngestStatus::Deduplicated
-                } else {
-                    IngestStatus::Ingested
-                };
-                let event = event(
-                    status,
-                    Some(outcome.document.id),
-                    outcome.chunks_created,
-                    None,
-                    outcome.total_ms,
-                );
-                (event, Ok(outcome))
-            }
-            Err(err) => {
-                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-                let event = event(
-                    IngestStatus::Failed,
-                    None,
-                    0,
-                    Some(err.to_string()),
-                    elapsed_ms,
-                );
-                (event, Err(err))
-            }
+            status: outcome.map_or(IngestStatus::Failed, |o| o.status),
+            document_id: outcome.map(|o| o.document.id),
+            title,
+            chunks_created: outcome.map_or(0, |o| o.chunks_created),
+            chunks_embedded: outcome.map_or(0, |o| o.chunks_embedded),
+            chunks_reused: outcome.map_or(0, |o| o.chunks_reused),
+            error: result.as_ref().err().map(ToString::to_string),
+            elapsed_ms: outcome
+                .map_or_else(|| started.elapsed().as_secs_f64() * 1000.0, |o| o.total_ms),
         };
         on_event(&event);
         ctx.events.publish(event);

@@ -1,11 +1,13 @@
 //! Splits a document into chunks that fit the model's window, with exact character offsets.
 //!
-//! `text-splitter` does the splitting (paragraphs, then sentences, then words, then characters),
+//! `text-splitter` does the splitting (paragraphs, then sentences, then words, then characters;
+//! for Markdown its structure first: sections by heading level, then blocks such as lists and
+//! code, never splitting inside one when it fits),
 //! sized in word pieces of the model's own tokenizer: a chunk measured in characters could exceed
 //! the 256-piece window (code, numbers, non-Latin scripts) and have its tail silently truncated,
 //! never to be found by search.
 
-use text_splitter::{ChunkConfig, ChunkConfigError, TextSplitter};
+use text_splitter::{ChunkConfig, ChunkConfigError, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
 use crate::embed::WordPieces;
@@ -25,6 +27,7 @@ pub struct TextChunk {
 
 pub struct Chunker {
     splitter: TextSplitter<Tokenizer>,
+    markdown: MarkdownSplitter<Tokenizer>,
     pieces: WordPieces,
     max_tokens: usize,
 }
@@ -39,12 +42,15 @@ impl Chunker {
         // the truncation and padding the model's tokenizer.json enables. A chunk's window is
         // its pieces plus [CLS] and [SEP].
         let pieces = WordPieces::new(tokenizer, max_tokens + 2);
-        let config = ChunkConfig::new(max_tokens)
-            .with_sizer(pieces.tokenizer().clone())
-            .with_overlap(overlap_tokens)?
-            .with_trim(true);
+        let config = || {
+            ChunkConfig::new(max_tokens)
+                .with_sizer(pieces.tokenizer().clone())
+                .with_overlap(overlap_tokens)
+                .map(|config| config.with_trim(true))
+        };
         Ok(Chunker {
-            splitter: TextSplitter::new(config),
+            splitter: TextSplitter::new(config()?),
+            markdown: MarkdownSplitter::new(config()?),
             pieces,
             max_tokens,
         })
@@ -59,11 +65,17 @@ impl Chunker {
         self.pieces.count(text)
     }
 
-    /// Splits `text`. Only whitespace between chunks is left out; every other character is in at
-    /// least one chunk. CPU-bound: call it off the async runtime for large documents.
-    pub fn chunk(&self, text: &str) -> Vec<TextChunk> {
-        self.splitter
-            .chunk_char_indices(text)
+    /// Splits `text`, along its Markdown structure when `markdown`. Only whitespace between
+    /// chunks is left out; every other character is in at least one chunk. CPU-bound: call it
+    /// off the async runtime for large documents.
+    pub fn chunk(&self, text: &str, markdown: bool) -> Vec<TextChunk> {
+        let pieces: Vec<_> = if markdown {
+            self.markdown.chunk_char_indices(text).collect()
+        } else {
+            self.splitter.chunk_char_indices(text).collect()
+        };
+        pieces
+            .into_iter()
             .enumerate()
             .map(|(index, piece)| TextChunk {
                 index,

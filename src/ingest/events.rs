@@ -15,6 +15,10 @@ pub enum IngestStatus {
     Ingested,
     /// Identical content was already stored; that document is the answer.
     Deduplicated,
+    /// The document with this external id was replaced (same id, next revision).
+    Updated,
+    /// The document with this external id already has this content and these fields.
+    Unchanged,
     /// This document failed; the batch stops here (those before it stay ingested).
     Failed,
 }
@@ -31,6 +35,10 @@ pub struct IngestEvent {
     pub document_id: Option<Uuid>,
     pub title: Option<String>,
     pub chunks_created: usize,
+    /// Chunks that went through the model.
+    pub chunks_embedded: usize,
+    /// Chunks of a replacement that kept their vectors (their text did not change).
+    pub chunks_reused: usize,
     pub error: Option<String>,
     pub elapsed_ms: f64,
 }

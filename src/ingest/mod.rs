@@ -6,16 +6,21 @@ mod events;
 mod keywords;
 mod pipeline;
 mod recovery;
+mod replace;
+mod source;
+mod validate;
 
-pub use batch::{detached, ingest_in_order, validate_batch};
+pub use batch::{detached, ingest_in_order, naming_input, validate_batch};
 pub use chunker::{Chunker, TextChunk};
 pub use events::{IngestEvent, IngestEvents, IngestStatus};
 pub use keywords::{
     KeywordProgress, KeywordRebuild, check_keyword_settings, fill_missing_keywords,
     record_keyword_settings,
 };
-pub use pipeline::{IngestOutcome, IngestRequest, content_hash, delete_document, ingest, validate};
+pub use pipeline::{IngestOutcome, IngestRequest, content_hash, delete_document, ingest};
 pub use recovery::{recover_interrupted_writes, spawn_periodic_recovery};
+pub use source::{from_bytes, from_text};
+pub use validate::validate;
 
 use std::sync::Arc;
 

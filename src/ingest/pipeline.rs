@@ -1,4 +1,5 @@
-//! Ingest: validate → deduplicate → chunk → embed → store metadata and vectors, all or nothing.
+//! Ingest: validate → deduplicate (or find the document an external id names) → chunk → embed
+//! → store metadata and vectors, all or nothing. Replacing a stored document is `replace`.
 //!
 //! Before the vectors are written, the document is recorded as a pending write (committed), and
 //! the rows' transaction removes that record: a crash in between leaves the record, and
@@ -7,8 +8,9 @@
 //!
 //! The metadata rows are written in a transaction that commits only after the vectors are stored;
 //! if the vector write fails the transaction rolls back, and if the commit fails the vectors are
-//! deleted again. Identical content is stored once: a lookup by hash answers the common case, the
-//! unique constraint on the hash settles concurrent ingests (from this or another replica).
+//! deleted again. Identical content without an external id is stored once: a lookup by hash
+//! answers the common case, the unique constraint on the hash settles concurrent ingests (from
+//! this or another replica). A document with an external id is found by it instead.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,12 +19,15 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::Limits;
 use crate::error::{Error, Result};
+use crate::keywords::SparseVector;
 use crate::store::{self, Chunk, Document, InsertError, NewDocument};
 use crate::vector::VectorPoint;
 
 use super::IngestContext;
+use super::chunker::TextChunk;
+use super::events::IngestStatus;
+use crate::formats::{Layout, Outline};
 
 #[derive(Debug, Clone, Default)]
 pub struct IngestRequest {
@@ -33,13 +38,23 @@ pub struct IngestRequest {
     pub author: Option<String>,
     pub tags: Vec<String>,
     pub metadata: Option<Value>,
+    /// The client's name for the document: ingesting again under it replaces the document.
+    pub external_id: Option<String>,
+    /// How `content` is structured (Markdown, pages), from its format.
+    pub layout: Layout,
 }
 
 #[derive(Debug, Clone)]
 pub struct IngestOutcome {
     pub document: Document,
+    /// `Ingested`, `Deduplicated`, `Updated` or `Unchanged`.
+    pub status: IngestStatus,
+    /// Chunks written (0 when nothing changed).
     pub chunks_created: usize,
-    pub deduplicated: bool,
+    /// Chunks that went through the model.
+    pub chunks_embedded: usize,
+    /// Chunks of a replacement whose text was unchanged, which kept their vectors.
+    pub chunks_reused: usize,
     pub embedding_ms: f64,
     pub total_ms: f64,
 }
@@ -49,161 +64,161 @@ pub fn content_hash(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))
 }
 
-/// Checks a request against the configured limits and normalises it (trimmed fields, tags
-/// deduplicated in order). Nothing is touched before every input of a batch has passed.
-///
-/// U+0000 is refused in every text field and inside metadata, on every backend: PostgreSQL
-/// cannot store it in text or JSON, and a character SQLite would keep but PostgreSQL refuses
-/// would make the same request succeed or fail depending on the deployment.
-pub fn validate(mut request: IngestRequest, limits: &Limits) -> Result<IngestRequest> {
-    refuse_nul("content", &request.content)?;
-    if let Some(metadata) = &request.metadata
-        && json_has_nul(metadata)
-    {
-        return Err(Error::bad_input(
-            "metadata contains the character U+0000, which cannot be stored; remove it",
-        ));
-    }
-    if request.content.trim().is_empty() {
-        return Err(Error::bad_input("content must not be empty"));
-    }
-    if request.content.len() > limits.max_content_bytes {
-        return Err(Error::bad_input(format!(
-            "content is {} bytes; the limit is {} (limits.max_content_bytes)",
-            request.content.len(),
-            limits.max_content_bytes
-        )));
-    }
-    let field = |name: &str, value: Option<String>| -> Result<Option<String>> {
-        let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
-            return Ok(None);
-        };
-        refuse_nul(name, &value)?;
-        if value.chars().count() > limits.max_field_chars {
-            return Err(Error::bad_input(format!(
-                "{name} is longer than {} characters (limits.max_field_chars)",
-                limits.max_field_chars
-            )));
-        }
-        Ok(Some(value))
-    };
-    request.title = field("title", request.title)?;
-    request.source = field("source", request.source)?;
-    request.doc_type = field("type", request.doc_type)?;
-    request.author = field("author", request.author)?;
-    let mut tags: Vec<String> = Vec::with_capacity(request.tags.len());
-    for tag in std::mem::take(&mut request.tags) {
-        let tag =
-            field("tag", Some(tag))?.ok_or_else(|| Error::bad_input("tags must not be empty"))?;
-        if !tags.contains(&tag) {
-            tags.push(tag);
-        }
-    }
-    if tags.len() > limits.max_tags {
-        return Err(Error::bad_input(format!(
-            "more than {} tags (limits.max_tags)",
-            limits.max_tags
-        )));
-    }
-    request.tags = tags;
-    if let Some(metadata) = &request.metadata {
-        if !metadata.is_object() {
-            return Err(Error::bad_input("metadata must be a JSON object"));
-        }
-        let size = serde_json::to_vec(metadata)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        if size > limits.max_metadata_bytes {
-            return Err(Error::bad_input(format!(
-                "metadata is {size} bytes serialised; the limit is {} (limits.max_metadata_bytes)",
-                limits.max_metadata_bytes
-            )));
-        }
-    }
-    Ok(request)
-}
-
-/// A `BAD_INPUT` naming `field` when `value` holds U+0000.
-fn refuse_nul(field: &str, value: &str) -> Result<()> {
-    match value.find('\0') {
-        Some(at) => Err(Error::bad_input(format!(
-            "{field} contains the character U+0000 at byte {at}, which cannot be stored; remove it"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Whether any string or key in `value` holds U+0000. Metadata is bounded in size and in
-/// nesting (serde_json's limit), so the recursion is too.
-fn json_has_nul(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.contains('\0'),
-        Value::Array(items) => items.iter().any(json_has_nul),
-        Value::Object(fields) => fields
-            .iter()
-            .any(|(key, value)| key.contains('\0') || json_has_nul(value)),
-        _ => false,
-    }
-}
-
-/// Ingests one validated request (see [`validate`]).
+/// Ingests one validated request (see [`validate`](super::validate)).
 pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<IngestOutcome> {
     let started = Instant::now();
     let hash = content_hash(&request.content);
-    if let Some(existing) = ctx.store.find_by_hash(&hash).await? {
-        return Ok(deduplicated(existing, started));
+    let Some(external_id) = request.external_id.clone() else {
+        if let Some(existing) = ctx.store.find_by_hash(&hash).await? {
+            return Ok(untouched(existing, IngestStatus::Deduplicated, started));
+        }
+        return match insert(ctx, request, hash.clone(), started).await? {
+            Some(outcome) => Ok(outcome),
+            // Stored a moment ago by a concurrent ingest: answer with that document.
+            None => {
+                let existing = ctx.store.find_by_hash(&hash).await?.ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!("duplicate content hash {hash} vanished"))
+                })?;
+                Ok(untouched(existing, IngestStatus::Deduplicated, started))
+            }
+        };
+    };
+    if let Some(existing) = ctx.store.find_by_external_id(&external_id).await? {
+        return super::replace::replace(ctx, existing, request, hash, started).await;
     }
-    ctx.disk.check_writable()?;
+    match insert(ctx, request.clone(), hash.clone(), started).await? {
+        Some(outcome) => Ok(outcome),
+        // A concurrent ingest stored this external id first: ours replaces it.
+        None => match ctx.store.find_by_external_id(&external_id).await? {
+            Some(existing) => super::replace::replace(ctx, existing, request, hash, started).await,
+            None => Err(Error::conflict(format!(
+                "the document with externalId {external_id} changed while it was being \
+                 ingested; send it again"
+            ))),
+        },
+    }
+}
 
+/// A text split into chunks, with each chunk's keyword weights and place (heading path, page).
+pub(super) struct Prepared {
+    pub content: String,
+    pub chunks: Vec<TextChunk>,
+    pub terms: Vec<SparseVector>,
+    pub headings: Vec<Vec<String>>,
+    pub pages: Vec<Option<u32>>,
+}
+
+/// Chunks a text, weighs each chunk's keywords and finds where it sits: CPU work, off the
+/// async threads.
+pub(super) async fn prepare(
+    ctx: &IngestContext,
+    content: String,
+    layout: Layout,
+) -> Result<Prepared> {
     let chunker = Arc::clone(&ctx.chunker);
     let keywords = Arc::clone(&ctx.keywords);
-    // Chunking and keyword weighting are CPU work: off the async threads, together.
-    let (content, (chunks, terms)) = tokio::task::spawn_blocking(move || {
-        let chunks = chunker.chunk(&request.content);
-        let terms: Vec<_> = chunks
+    tokio::task::spawn_blocking(move || {
+        let chunks = chunker.chunk(&content, layout.markdown);
+        let terms = chunks
             .iter()
             .map(|c| keywords.document(&c.content))
             .collect();
-        (request, (chunks, terms))
+        let outline = layout.markdown.then(|| Outline::of(&content));
+        let headings = chunks
+            .iter()
+            .map(|c| {
+                outline
+                    .as_ref()
+                    .map_or_else(Vec::new, |o| o.path_at(c.start_char).to_vec())
+            })
+            .collect();
+        let pages = chunks
+            .iter()
+            .map(|c| layout.page_at(c.start_char))
+            .collect();
+        Prepared {
+            content,
+            chunks,
+            terms,
+            headings,
+            pages,
+        }
     })
     .await
-    .map_err(|err| Error::internal(anyhow::anyhow!("chunking failed: {err}")))?;
-    let request = content;
+    .map_err(|err| Error::internal(anyhow::anyhow!("chunking failed: {err}")))
+}
 
-    let embedding_started = Instant::now();
-    let vectors = ctx
-        .embedder
-        .embed(chunks.iter().map(|c| c.content.clone()).collect())
-        .await?;
-    let embedding_ms = elapsed_ms(embedding_started);
+impl Prepared {
+    /// The stored chunks of `document_id`, with their point ids.
+    pub(super) fn stored_chunks(&self, document_id: Uuid, ids: &[Uuid]) -> Vec<Chunk> {
+        self.chunks
+            .iter()
+            .zip(ids)
+            .zip(self.headings.iter().zip(&self.pages))
+            .map(|((c, &id), (headings, page))| Chunk {
+                id,
+                document_id,
+                index: c.index,
+                content: c.content.clone(),
+                start_char: c.start_char,
+                end_char: c.end_char,
+                token_count: c.token_count,
+                headings: headings.clone(),
+                page: *page,
+            })
+            .collect()
+    }
+}
 
-    let id = Uuid::new_v4();
-    let stored_chunks: Vec<Chunk> = chunks
-        .into_iter()
-        .map(|c| Chunk {
-            id: chunk_id(id, c.index),
-            document_id: id,
-            index: c.index,
-            content: c.content,
-            start_char: c.start_char,
-            end_char: c.end_char,
-            token_count: c.token_count,
-        })
-        .collect();
-    let points: Vec<VectorPoint> = stored_chunks
+/// The index points of a document's chunks: vectors, keyword weights and the filter fields.
+pub(super) fn points(
+    document: &Document,
+    chunks: &[Chunk],
+    vectors: Vec<Vec<f32>>,
+    terms: Vec<SparseVector>,
+) -> Vec<VectorPoint> {
+    chunks
         .iter()
         .zip(vectors)
         .zip(terms)
         .map(|((chunk, vector), keywords)| VectorPoint {
             id: chunk.id,
-            document_id: id,
+            document_id: document.id,
             vector,
             keywords,
-            tags: request.tags.clone(),
-            doc_type: request.doc_type.clone(),
-            source: request.source.clone(),
+            tags: document.tags.clone(),
+            doc_type: document.doc_type.clone(),
+            source: document.source.clone(),
         })
+        .collect()
+}
+
+/// Stores a new document. `None` when the unique constraint found its content (or external
+/// id) stored already, by a concurrent ingest.
+async fn insert(
+    ctx: &IngestContext,
+    request: IngestRequest,
+    hash: String,
+    started: Instant,
+) -> Result<Option<IngestOutcome>> {
+    ctx.disk.check_writable()?;
+    let prepared = prepare(ctx, request.content, request.layout).await?;
+
+    let embedding_started = Instant::now();
+    let vectors = ctx
+        .embedder
+        .embed(prepared.chunks.iter().map(|c| c.content.clone()).collect())
+        .await?;
+    let embedding_ms = elapsed_ms(embedding_started);
+
+    let id = Uuid::new_v4();
+    let ids: Vec<Uuid> = prepared
+        .chunks
+        .iter()
+        .map(|c| chunk_id(id, c.index))
         .collect();
+    let stored_chunks = prepared.stored_chunks(id, &ids);
+    let Prepared { content, terms, .. } = prepared;
     let document = Document {
         id,
         title: request.title,
@@ -212,29 +227,29 @@ pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<Inges
         author: request.author,
         tags: request.tags,
         metadata: request.metadata,
-        content_hash: hash.clone(),
+        content_hash: hash,
         chunk_count: stored_chunks.len(),
         created_at: store::now(),
+        external_id: request.external_id,
+        revision: 1,
+        updated_at: None,
     };
+    let points = points(&document, &stored_chunks, vectors, terms);
     let chunks_created = stored_chunks.len();
     let new = NewDocument {
         document: document.clone(),
-        content: request.content,
+        content,
     };
 
     // Committed before the index is touched; the rows' own transaction removes it. Left
     // behind by a crash, it tells recovery to remove the vectors written below.
     let _writing = ctx.in_flight.enter(id);
-    ctx.store.record_pending_write(id).await?;
+    ctx.store.record_pending_write(id, false).await?;
     let pending = match ctx.store.begin_insert(new, stored_chunks).await {
         Ok(pending) => pending,
         Err(InsertError::Duplicate) => {
             forget_pending_write(ctx, id).await;
-            // Stored a moment ago by a concurrent ingest: answer with that document.
-            let existing = ctx.store.find_by_hash(&hash).await?.ok_or_else(|| {
-                Error::internal(anyhow::anyhow!("duplicate content hash {hash} vanished"))
-            })?;
-            return Ok(deduplicated(existing, started));
+            return Ok(None);
         }
         Err(InsertError::Store(err)) => {
             forget_pending_write(ctx, id).await;
@@ -257,13 +272,15 @@ pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<Inges
     };
     ctx.generation.advanced(generation).await;
     tracing::info!(document = %id, chunks = chunks_created, embedding_ms, "document ingested");
-    Ok(IngestOutcome {
+    Ok(Some(IngestOutcome {
         document,
+        status: IngestStatus::Ingested,
         chunks_created,
-        deduplicated: false,
+        chunks_embedded: chunks_created,
+        chunks_reused: 0,
         embedding_ms,
         total_ms: elapsed_ms(started),
-    })
+    }))
 }
 
 /// Removes the vectors of an ingest that did not complete, then its pending record. Failing
@@ -282,7 +299,7 @@ async fn discard_vectors(ctx: &IngestContext, id: Uuid) {
 
 /// Drops the pending record of a write that touched no vectors. Failing leaves it for
 /// recovery, which then has nothing to remove.
-async fn forget_pending_write(ctx: &IngestContext, id: Uuid) {
+pub(super) async fn forget_pending_write(ctx: &IngestContext, id: Uuid) {
     if let Err(err) = ctx.store.forget_pending_write(id).await {
         tracing::warn!(document = %id, error = %err, "cannot drop a pending-write record");
     }
@@ -299,7 +316,7 @@ pub async fn delete_document(ctx: &IngestContext, id: Uuid) -> Result<bool> {
     ctx.disk.check_writable()?;
     // A crash after the vectors go leaves this record; recovery then removes the rows too.
     let _deleting = ctx.in_flight.enter(id);
-    ctx.store.record_pending_write(id).await?;
+    ctx.store.record_pending_write(id, false).await?;
     ctx.index.delete_document(id).await?;
     match ctx.store.delete_document(id).await? {
         Some(generation) => {
@@ -315,86 +332,30 @@ pub fn chunk_id(document_id: Uuid, index: usize) -> Uuid {
     Uuid::new_v5(&document_id, index.to_string().as_bytes())
 }
 
-fn deduplicated(document: Document, started: Instant) -> IngestOutcome {
+/// The outcome of an ingest that wrote nothing: `document` is already the answer.
+pub(super) fn untouched(
+    document: Document,
+    status: IngestStatus,
+    started: Instant,
+) -> IngestOutcome {
     IngestOutcome {
-        chunks_created: 0,
         document,
-        deduplicated: true,
+        status,
+        chunks_created: 0,
+        chunks_embedded: 0,
+        chunks_reused: 0,
         embedding_ms: 0.0,
         total_ms: elapsed_ms(started),
     }
 }
 
-fn elapsed_ms(since: Instant) -> f64 {
+pub(super) fn elapsed_ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(content: &str) -> IngestRequest {
-        IngestRequest {
-            content: content.into(),
-            ..IngestRequest::default()
-        }
-    }
-
-    #[test]
-    fn blank_and_oversized_content_is_refused() {
-        let limits = Limits {
-            max_content_bytes: 10,
-            ..Limits::default()
-        };
-        assert!(matches!(
-            validate(request(" \n\t"), &limits),
-            Err(Error::BadInput(_))
-        ));
-        assert!(matches!(
-            validate(request("01234567890"), &limits),
-            Err(Error::BadInput(_))
-        ));
-        assert!(validate(request("0123456789"), &limits).is_ok());
-    }
-
-    #[test]
-    fn tags_are_trimmed_and_deduplicated_in_order() {
-        let mut req = request("text");
-        req.tags = vec![" b ".into(), "a".into(), "b".into()];
-        let req = validate(req, &Limits::default()).expect("valid");
-        assert_eq!(req.tags, vec!["b".to_string(), "a".to_string()]);
-        let mut req = request("text");
-        req.tags = vec!["  ".into()];
-        assert!(validate(req, &Limits::default()).is_err());
-    }
-
-    #[test]
-    fn nul_is_refused_in_every_field_naming_it() {
-        let refused = |req: IngestRequest, field: &str| match validate(req, &Limits::default()) {
-            Err(Error::BadInput(message)) => assert!(message.starts_with(field), "{message}"),
-            other => panic!("{field}: expected BAD_INPUT, got {other:?}"),
-        };
-        refused(request("a\0b"), "content");
-        let mut req = request("text");
-        req.title = Some("t\0".into());
-        refused(req, "title");
-        let mut req = request("text");
-        req.tags = vec!["x\0".into()];
-        refused(req, "tag");
-        let mut req = request("text");
-        req.metadata = Some(serde_json::json!({"a": [{"b": "c\u{0}"}]}));
-        refused(req, "metadata");
-        let mut req = request("text");
-        req.metadata = Some(serde_json::json!({"k\u{0}": 1}));
-        refused(req, "metadata");
-    }
-
-    #[test]
-    fn metadata_must_be_an_object() {
-        let mut req = request("text");
-        req.metadata = Some(serde_json::json!([1, 2]));
-        assert!(validate(req, &Limits::default()).is_err());
-    }
 
     #[test]
     fn chunk_ids_are_stable_and_distinct() {

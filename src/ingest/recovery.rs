@@ -4,8 +4,11 @@
 //! vector index, and the transaction that commits or deletes the document's rows removes the
 //! record. A record left behind means the process died between the two: the index may hold
 //! vectors with no rows (which would rank, and take result slots), or rows may have lost their
-//! vectors. Recovery settles each one the same way, as "the document is absent": its vectors
-//! are deleted, then its rows (if any) and the record, in one transaction.
+//! vectors. Recovery settles an insert or delete as "the document is absent": its vectors are
+//! deleted, then its rows (if any) and the record, in one transaction. A replacement (`replace`)
+//! is settled as "the committed version stands": the document's points that are not its
+//! committed chunks' are deleted (the new version's before the commit, the old one's after),
+//! then the record.
 
 use chrono::{DateTime, Utc};
 
@@ -28,7 +31,8 @@ pub async fn recover_interrupted_writes(
     // Removing vectors writes to the index: not on a disk short of space.
     ctx.disk.check()?;
     let mut recovered = 0;
-    for document_id in pending {
+    for write in pending {
+        let document_id = write.document_id;
         if ctx.in_flight.contains(document_id) {
             continue;
         }
@@ -39,24 +43,62 @@ pub async fn recover_interrupted_writes(
         else {
             continue;
         };
-        if let Err(err) = ctx.index.delete_document(document_id).await {
+        let removed = if claim.write.replacing {
+            stray_points(ctx, document_id).await
+        } else {
+            ctx.index
+                .delete_document(document_id)
+                .await
+                .map_err(Into::into)
+        };
+        if let Err(err) = removed {
             claim.release().await;
-            return Err(err.into());
+            return Err(err);
         }
+        let replacing = claim.write.replacing;
         let removed_rows = claim.settle().await?;
         if let Some(generation) = removed_rows {
             ctx.generation.advanced(generation).await;
         }
         recovered += 1;
         metrics::counter!("selfrag_interrupted_writes_recovered_total").increment(1);
-        tracing::warn!(
-            document = %document_id,
-            had_rows = removed_rows.is_some(),
-            "rolled back a write that was interrupted (crash or kill): the document's vectors \
-             and rows are removed; ingest it again"
-        );
+        if replacing {
+            tracing::warn!(
+                document = %document_id,
+                "settled a replacement that was interrupted (crash or kill): the committed \
+                 version stands; ingest the document again if it is the old one"
+            );
+        } else {
+            tracing::warn!(
+                document = %document_id,
+                had_rows = removed_rows.is_some(),
+                "rolled back a write that was interrupted (crash or kill): the document's \
+                 vectors and rows are removed; ingest it again"
+            );
+        }
     }
     Ok(recovered)
+}
+
+/// Deletes the document's points that are not among its committed chunks.
+async fn stray_points(ctx: &IngestContext, document_id: uuid::Uuid) -> Result<()> {
+    let committed: std::collections::HashSet<uuid::Uuid> = ctx
+        .store
+        .chunks_of_documents(&[document_id])
+        .await?
+        .remove(&document_id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|chunk| chunk.id)
+        .collect();
+    let stray: Vec<uuid::Uuid> = ctx
+        .index
+        .document_points(document_id)
+        .await?
+        .into_iter()
+        .filter(|id| !committed.contains(id))
+        .collect();
+    Ok(ctx.index.delete_points(stray).await?)
 }
 
 /// Recovers, every minute, the writes older than `grace` (`storage.interrupted_write_grace_secs`: a

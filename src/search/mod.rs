@@ -224,6 +224,10 @@ pub fn validate_texts(texts: &[String], limits: &Limits) -> Result<()> {
     Ok(())
 }
 
+/// The layout of a cached result (documents and chunks as the codec writes them): a new
+/// version when their fields change, so that no replica reads another layout's L2 entries.
+const RESULT_LAYOUT: &[u8] = b"result-v2";
+
 /// The result-cache key: everything that changes the answer. The mode and fusion come from the
 /// plan, so a request naming the defaults shares the entry of one that does not.
 fn result_key(request: &SearchRequest, plan: &Plan, model: &str, generation: u64) -> CacheKey {
@@ -259,6 +263,7 @@ fn result_key(request: &SearchRequest, plan: &Plan, model: &str, generation: u64
     ]
     .concat();
     CacheKey::of(&[
+        RESULT_LAYOUT,
         model.as_bytes(),
         &generation.to_le_bytes(),
         request.query.as_bytes(),

@@ -17,10 +17,18 @@ pub mod document {
         pub metadata: Option<Json>,
         #[sea_orm(column_type = "Text")]
         pub content: String,
-        #[sea_orm(unique)]
-        pub content_hash: String,
+        /// The deduplication key (migration 5): the content's SHA-256 without an external id,
+        /// a key of the document's own with one.
+        #[sea_orm(unique, column_name = "content_hash")]
+        pub dedupe_key: String,
         pub chunk_count: i32,
         pub created_at: ChronoDateTimeUtc,
+        #[sea_orm(unique)]
+        pub external_id: Option<String>,
+        /// `None` only in rows a failed migration left; read as the dedupe key.
+        pub content_sha256: Option<String>,
+        pub revision: i32,
+        pub updated_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -71,6 +79,8 @@ pub mod chunk {
         pub start_char: i64,
         pub end_char: i64,
         pub token_count: i32,
+        pub headings: Option<Json>,
+        pub page: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -125,6 +135,7 @@ pub mod pending_write {
         #[sea_orm(primary_key, auto_increment = false)]
         pub document_id: Uuid,
         pub started_at: ChronoDateTimeUtc,
+        pub replacing: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,8 +6,12 @@
 
 mod api_keys;
 mod entities;
+mod pending;
+mod writes;
 
 pub use api_keys::{ApiKeyRecord, NewApiKey};
+pub use pending::{ClaimedWrite, PendingWrite};
+pub use writes::{PendingInsert, ReplaceError};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,14 +20,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
+    QueryOrder, QuerySelect, Statement,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
-use self::entities::{chunk, document, document_tag, pending_write};
+use self::entities::{chunk, document, document_tag};
 use crate::config::DatabaseConfig;
 use crate::telemetry::PoolStats;
 
@@ -39,9 +43,16 @@ pub struct Document {
     /// Serialised as JSON text: the cache's binary codec cannot carry a self-describing value.
     #[serde(with = "json_text")]
     pub metadata: Option<Value>,
+    /// SHA-256 of the content, hex.
     pub content_hash: String,
     pub chunk_count: usize,
     pub created_at: DateTime<Utc>,
+    /// The client's name for it (a path, a URL): ingesting again under it replaces it.
+    pub external_id: Option<String>,
+    /// 1 when first stored, +1 per replacement.
+    pub revision: u32,
+    /// When it was last replaced (`None`: never).
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -53,6 +64,10 @@ pub struct Chunk {
     pub start_char: usize,
     pub end_char: usize,
     pub token_count: usize,
+    /// The Markdown headings the chunk sits under, outermost first.
+    pub headings: Vec<String>,
+    /// The PDF page the chunk starts on, from 1.
+    pub page: Option<u32>,
 }
 
 mod json_text {
@@ -151,55 +166,6 @@ pub struct MetadataStore {
     db: DatabaseConnection,
 }
 
-/// An interrupted write's record, held by recovery; see [`MetadataStore::claim_pending_write`].
-pub struct ClaimedWrite {
-    transaction: DatabaseTransaction,
-    document_id: Uuid,
-}
-
-impl ClaimedWrite {
-    /// Once the document's vectors are gone: removes its rows (if the write was a delete that
-    /// had not finished) and the record, in one transaction. Returns the new corpus generation
-    /// when rows were removed.
-    pub async fn settle(self) -> Result<Option<u64>, StoreError> {
-        let transaction = self.transaction;
-        let removed = document::Entity::delete_by_id(self.document_id)
-            .exec(&transaction)
-            .await?;
-        forget_pending_write(&transaction, self.document_id).await?;
-        let generation = if removed.rows_affected > 0 {
-            Some(bump_generation(&transaction).await?)
-        } else {
-            None
-        };
-        transaction.commit().await?;
-        Ok(generation)
-    }
-
-    /// Gives the record back untouched (recovery could not remove the vectors this time).
-    pub async fn release(self) {
-        let _ = self.transaction.rollback().await;
-    }
-}
-
-/// Rows that an insert has written but not yet committed; see [`MetadataStore::begin_insert`].
-pub struct PendingInsert {
-    transaction: DatabaseTransaction,
-    generation: u64,
-}
-
-impl PendingInsert {
-    /// Commits, and returns the corpus generation the insert created.
-    pub async fn commit(self) -> Result<u64, StoreError> {
-        self.transaction.commit().await?;
-        Ok(self.generation)
-    }
-
-    pub async fn rollback(self) -> Result<(), StoreError> {
-        Ok(self.transaction.rollback().await?)
-    }
-}
-
 #[derive(Debug, FromQueryResult)]
 struct DocumentRow {
     id: Uuid,
@@ -214,6 +180,10 @@ struct DocumentRow {
     content_hash: String,
     chunk_count: i32,
     created_at: DateTime<Utc>,
+    external_id: Option<String>,
+    content_sha256: Option<String>,
+    revision: i32,
+    updated_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<DocumentRow> for Document {
@@ -230,9 +200,12 @@ impl TryFrom<DocumentRow> for Document {
             author: row.author,
             tags,
             metadata: row.metadata,
-            content_hash: row.content_hash,
+            content_hash: row.content_sha256.unwrap_or(row.content_hash),
             chunk_count: usize::try_from(row.chunk_count).unwrap_or_default(),
             created_at: row.created_at,
+            external_id: row.external_id,
+            revision: u32::try_from(row.revision).unwrap_or(1),
+            updated_at: row.updated_at,
         })
     }
 }
@@ -247,6 +220,11 @@ impl From<chunk::Model> for Chunk {
             start_char: usize::try_from(model.start_char).unwrap_or_default(),
             end_char: usize::try_from(model.end_char).unwrap_or_default(),
             token_count: usize::try_from(model.token_count).unwrap_or_default(),
+            headings: model
+                .headings
+                .and_then(|headings| serde_json::from_value(headings).ok())
+                .unwrap_or_default(),
+            page: model.page.and_then(|page| u32::try_from(page).ok()),
         }
     }
 }
@@ -261,9 +239,13 @@ fn select_documents() -> sea_orm::Select<document::Entity> {
         document::Column::Author,
         document::Column::Tags,
         document::Column::Metadata,
-        document::Column::ContentHash,
+        document::Column::DedupeKey,
         document::Column::ChunkCount,
         document::Column::CreatedAt,
+        document::Column::ExternalId,
+        document::Column::ContentSha256,
+        document::Column::Revision,
+        document::Column::UpdatedAt,
     ])
 }
 
@@ -321,9 +303,12 @@ impl MetadataStore {
         }
     }
 
+    /// The document without an external id that has this content (those with one are not
+    /// deduplicated by content).
     pub async fn find_by_hash(&self, content_hash: &str) -> Result<Option<Document>, StoreError> {
         select_documents()
-            .filter(document::Column::ContentHash.eq(content_hash))
+            .filter(document::Column::DedupeKey.eq(content_hash))
+            .filter(document::Column::ExternalId.is_null())
             .into_model::<DocumentRow>()
             .one(&self.db)
             .await?
@@ -331,85 +316,17 @@ impl MetadataStore {
             .transpose()
     }
 
-    /// Writes the document, its tags and chunks inside a transaction and hands it back
-    /// uncommitted, so the caller can commit only once the vectors are stored too.
-    pub async fn begin_insert(
+    pub async fn find_by_external_id(
         &self,
-        new: NewDocument,
-        chunks: Vec<Chunk>,
-    ) -> Result<PendingInsert, InsertError> {
-        let transaction = self.db.begin().await.map_err(StoreError::from)?;
-        let doc = new.document;
-        // First, so that on PostgreSQL the record stays row-locked until this transaction ends:
-        // recovery skips a record a live writer holds (`claim_pending_write`).
-        if let Err(err) = forget_pending_write(&transaction, doc.id).await {
-            let _ = transaction.rollback().await;
-            return Err(StoreError::from(err).into());
-        }
-        let row = document::ActiveModel {
-            id: Set(doc.id),
-            title: Set(doc.title),
-            source: Set(doc.source),
-            doc_type: Set(doc.doc_type),
-            author: Set(doc.author),
-            tags: Set(Value::from(doc.tags.clone())),
-            metadata: Set(doc.metadata),
-            content: Set(new.content),
-            content_hash: Set(doc.content_hash),
-            chunk_count: Set(i32::try_from(doc.chunk_count).unwrap_or(i32::MAX)),
-            created_at: Set(doc.created_at),
-        };
-        let inserted = document::Entity::insert(row).exec(&transaction).await;
-        if let Err(err) = inserted {
-            let duplicate = matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)));
-            let _ = transaction.rollback().await;
-            return Err(if duplicate {
-                InsertError::Duplicate
-            } else {
-                StoreError::from(err).into()
-            });
-        }
-        let result = async {
-            let mut tags = doc.tags;
-            tags.sort();
-            tags.dedup();
-            if !tags.is_empty() {
-                document_tag::Entity::insert_many(tags.into_iter().map(|tag| {
-                    document_tag::ActiveModel {
-                        document_id: Set(doc.id),
-                        tag: Set(tag),
-                    }
-                }))
-                .exec(&transaction)
-                .await?;
-            }
-            // Bounded statements: SQLite allows at most 32,766 bound parameters per statement.
-            for batch in chunks.chunks(500) {
-                chunk::Entity::insert_many(batch.iter().map(|c| chunk::ActiveModel {
-                    id: Set(c.id),
-                    document_id: Set(c.document_id),
-                    chunk_index: Set(i32::try_from(c.index).unwrap_or(i32::MAX)),
-                    content: Set(c.content.clone()),
-                    start_char: Set(c.start_char as i64),
-                    end_char: Set(c.end_char as i64),
-                    token_count: Set(i32::try_from(c.token_count).unwrap_or(i32::MAX)),
-                }))
-                .exec(&transaction)
-                .await?;
-            }
-            bump_generation(&transaction).await
-        }
-        .await;
-        match result {
-            Ok(generation) => Ok(PendingInsert {
-                transaction,
-                generation,
-            }),
-            Err(err) => {
-                let _ = transaction.rollback().await;
-                Err(StoreError::from(err).into())
-            }
-        }
+        external_id: &str,
+    ) -> Result<Option<Document>, StoreError> {
+        select_documents()
+            .filter(document::Column::ExternalId.eq(external_id))
+            .into_model::<DocumentRow>()
+            .one(&self.db)
+            .await?
+            .map(Document::try_from)
+            .transpose()
     }
 
     pub async fn documents_by_ids(
@@ -511,97 +428,6 @@ impl MetadataStore {
             .collect()
     }
 
-    /// Removes the document (its tags and chunks go with it: foreign keys cascade) and any
-    /// record of a write in flight for it, and bumps the corpus generation in the same
-    /// transaction. Returns the new generation, or `None` when there was no such document.
-    pub async fn delete_document(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
-        let transaction = self.db.begin().await?;
-        let result = document::Entity::delete_by_id(id)
-            .exec(&transaction)
-            .await?;
-        forget_pending_write(&transaction, id).await?;
-        if result.rows_affected == 0 {
-            transaction.commit().await?;
-            return Ok(None);
-        }
-        let generation = bump_generation(&transaction).await?;
-        transaction.commit().await?;
-        Ok(Some(generation))
-    }
-
-    /// Records, committed, that `document_id`'s vectors are about to be written or deleted.
-    /// The transaction that commits or deletes its rows removes the record; one left behind
-    /// marks a write a crash interrupted (see `ingest::recover_interrupted_writes`).
-    pub async fn record_pending_write(&self, document_id: Uuid) -> Result<(), StoreError> {
-        let row = pending_write::ActiveModel {
-            document_id: Set(document_id),
-            started_at: Set(now()),
-        };
-        pending_write::Entity::insert(row)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::column(pending_write::Column::DocumentId)
-                    .update_column(pending_write::Column::StartedAt)
-                    .to_owned(),
-            )
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    /// Writes recorded before `started_before` and never finished, oldest first.
-    pub async fn pending_writes(
-        &self,
-        started_before: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, StoreError> {
-        Ok(pending_write::Entity::find()
-            .filter(pending_write::Column::StartedAt.lte(started_before))
-            .order_by_asc(pending_write::Column::StartedAt)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|row| row.document_id)
-            .collect())
-    }
-
-    /// Takes the record of an interrupted write for recovery: `None` when it is gone, younger
-    /// than `started_before`, or (PostgreSQL) locked by the transaction of a writer that is
-    /// still running. The claim holds the record until it is settled or released.
-    pub async fn claim_pending_write(
-        &self,
-        document_id: Uuid,
-        started_before: DateTime<Utc>,
-    ) -> Result<Option<ClaimedWrite>, StoreError> {
-        use sea_orm::sea_query::{LockBehavior, LockType};
-        let transaction = self.db.begin().await?;
-        let found = pending_write::Entity::find_by_id(document_id)
-            .filter(pending_write::Column::StartedAt.lte(started_before))
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .one(&transaction)
-            .await;
-        match found {
-            Ok(Some(_)) => Ok(Some(ClaimedWrite {
-                transaction,
-                document_id,
-            })),
-            Ok(None) => {
-                transaction.rollback().await?;
-                Ok(None)
-            }
-            Err(err) => {
-                let _ = transaction.rollback().await;
-                Err(err.into())
-            }
-        }
-    }
-
-    /// Removes the record of a write whose outcome is settled (its vectors are gone again).
-    pub async fn forget_pending_write(&self, document_id: Uuid) -> Result<(), StoreError> {
-        pending_write::Entity::delete_by_id(document_id)
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
     /// The committed corpus generation.
     pub async fn generation(&self) -> Result<u64, StoreError> {
         let row = self
@@ -661,19 +487,9 @@ impl MetadataStore {
     }
 }
 
-async fn forget_pending_write(
-    transaction: &DatabaseTransaction,
-    document_id: Uuid,
-) -> Result<(), DbErr> {
-    pending_write::Entity::delete_by_id(document_id)
-        .exec(transaction)
-        .await?;
-    Ok(())
-}
-
 /// Increments the generation inside `transaction` and returns the new value. The row lock this
 /// takes also orders concurrent writers, so generations are unique per change.
-async fn bump_generation(transaction: &DatabaseTransaction) -> Result<u64, DbErr> {
+pub(super) async fn bump_generation(transaction: &DatabaseTransaction) -> Result<u64, DbErr> {
     let row = transaction
         .query_one(Statement::from_string(
             transaction.get_database_backend(),

@@ -6,6 +6,7 @@
 //! `optimize()`, which a background task runs after ingests have been quiet for a while; until
 //! then segments are searched exactly.
 
+use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,7 +32,8 @@ use crate::config::IndexConfig;
 
 use super::{
     IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
-    KEYWORD_VECTOR, ScoredPoint, Target, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
+    KEYWORD_VECTOR, Released, ScoredPoint, Target, VectorFilter, VectorIndex, VectorPoint,
+    VectorQuery,
 };
 use crate::keywords::SparseVector;
 
@@ -39,6 +41,10 @@ const IDENTITY_FILE: &str = "selfrag-index.json";
 /// The keyword settings the keyword vectors were computed with (`Keywords::fingerprint`).
 const KEYWORD_SETTINGS_FILE: &str = "selfrag-keywords.json";
 const SHARD_DIR: &str = "shard";
+/// Points per page when listing a document's points.
+const SCROLL_PAGE: usize = 1000;
+/// Locked while a process has the index open ([`lock_directory`]).
+const LOCK_FILE: &str = "selfrag.lock";
 
 struct Inner {
     /// Dropped by hand (see `Drop for Inner`): qdrant-edge flushes on drop and panics when the
@@ -47,6 +53,11 @@ struct Inner {
     /// Serialises writes, flushes and optimisation (see the module comment). A std mutex: it is
     /// only taken on blocking threads.
     write_gate: Mutex<()>,
+    /// Dropped after `shard` (fields drop after `Drop::drop`): tells [`Released`] waiters that
+    /// the files and the WAL lock are free.
+    _released: tokio::sync::watch::Sender<()>,
+    /// The directory lock ([`lock_directory`]); released when the file closes, after `shard`.
+    _lock: std::fs::File,
 }
 
 pub struct EdgeIndex {
@@ -65,6 +76,7 @@ impl EdgeIndex {
         settings: &IndexConfig,
     ) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir)?;
+        let lock = lock_directory(dir)?;
         check_identity(dir, identity)?;
         let shard_dir = dir.join(SHARD_DIR);
         let optimizers = EdgeOptimizersConfig {
@@ -157,6 +169,8 @@ impl EdgeIndex {
             inner: Arc::new(Inner {
                 shard: ManuallyDrop::new(shard),
                 write_gate: Mutex::new(()),
+                _released: tokio::sync::watch::Sender::new(()),
+                _lock: lock,
             }),
             path: dir.to_path_buf(),
             written: Arc::new(Notify::new()),
@@ -347,6 +361,72 @@ impl VectorIndex for EdgeIndex {
         .await
     }
 
+    async fn delete_points(&self, ids: Vec<Uuid>) -> Result<(), IndexError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(UpdateOperation::PointOperation(
+            PointOperations::DeletePoints {
+                ids: ids.into_iter().map(PointId::Uuid).collect(),
+            },
+        ))
+        .await
+    }
+
+    async fn document_points(&self, document_id: Uuid) -> Result<Vec<Uuid>, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let mut ids = Vec::new();
+            let mut offset = None;
+            loop {
+                let request = ScrollRequest {
+                    offset,
+                    limit: Some(SCROLL_PAGE),
+                    filter: Some(one_document(document_id)),
+                    with_payload: Some(WithPayloadInterface::Bool(false)),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                };
+                let (records, next) = inner.shard.scroll(request).map_err(backend)?;
+                for record in records {
+                    ids.push(point_uuid(record.id)?);
+                }
+                match next {
+                    Some(next) => offset = Some(next),
+                    None => return Ok(ids),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn vectors(&self, ids: Vec<Uuid>) -> Result<HashMap<Uuid, Vec<f32>>, IndexError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let inner = Arc::clone(&self.inner);
+        let ids: Vec<PointId> = ids.into_iter().map(PointId::Uuid).collect();
+        let records = blocking(move || {
+            inner
+                .shard
+                .retrieve(
+                    &ids,
+                    Some(WithPayloadInterface::Bool(false)),
+                    Some(WithVector::Selector(vec![DEFAULT_VECTOR_NAME.into()])),
+                )
+                .map_err(backend)
+        })
+        .await?;
+        let mut found = HashMap::with_capacity(records.len());
+        for record in records {
+            let id = point_uuid(record.id)?;
+            if let Some(vector) = record.vector.and_then(dense_of) {
+                found.insert(id, vector);
+            }
+        }
+        Ok(found)
+    }
+
     async fn without_keywords(&self, limit: usize) -> Result<Vec<Uuid>, IndexError> {
         let inner = Arc::clone(&self.inner);
         let request = ScrollRequest {
@@ -430,6 +510,28 @@ impl VectorIndex for EdgeIndex {
             indexed_vectors: info.indexed_vectors_count as u64,
             segments: info.segments_count,
         })
+    }
+
+    fn released(&self) -> Released {
+        Released::when_dropped(&self.inner._released)
+    }
+}
+
+/// Takes the index directory for this process: an advisory lock on a file in it, so that a
+/// second process (the CLI beside a server) is told plainly that the index is taken, rather
+/// than meeting qdrant-edge's WAL lock mid-open. The OS releases it when the process dies.
+fn lock_directory(dir: &Path) -> Result<std::fs::File, IndexError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(IndexError::InUse {
+            path: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(IndexError::Io(err)),
     }
 }
 

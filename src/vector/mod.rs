@@ -129,6 +129,11 @@ pub enum IndexError {
         recorded: String,
         configured: String,
     },
+    #[error(
+        "the vector index at {path} is in use by another selfrag process (a running server?); \
+         the embedded index admits one process at a time"
+    )]
+    InUse { path: String },
     #[error("vector index I/O failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("vector index operation failed: {0}")]
@@ -169,7 +174,45 @@ pub trait VectorIndex: Send + Sync + 'static {
     async fn record_keyword_settings(&self, fingerprint: &str) -> Result<(), IndexError>;
     /// Removes every point of the document (one delete-by-filter).
     async fn delete_document(&self, document_id: Uuid) -> Result<(), IndexError>;
+    /// Removes these points (a replaced document's old chunks); absent ones are ignored.
+    async fn delete_points(&self, ids: Vec<Uuid>) -> Result<(), IndexError>;
+    /// The ids of every point of the document (recovery of an interrupted replacement).
+    async fn document_points(&self, document_id: Uuid) -> Result<Vec<Uuid>, IndexError>;
+    /// The dense vectors of these points, those that exist (a replacement reuses the vectors of
+    /// chunks whose text did not change).
+    async fn vectors(
+        &self,
+        ids: Vec<Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, Vec<f32>>, IndexError>;
     async fn status(&self) -> Result<IndexStatus, IndexError>;
+    /// Completes once the index has let go of its storage after its last handle is dropped.
+    /// Take it before dropping, await it after: a restart (or the CLI after a server) can then
+    /// open the same files without finding them still locked by a task that was finishing up.
+    fn released(&self) -> Released {
+        Released::already()
+    }
+}
+
+/// See [`VectorIndex::released`].
+pub struct Released(Option<tokio::sync::watch::Receiver<()>>);
+
+impl Released {
+    /// For an index that holds nothing local (a remote server).
+    pub fn already() -> Self {
+        Released(None)
+    }
+
+    /// Completes when `sender` (held by the storage's owner, dropped after the storage) goes.
+    pub fn when_dropped(sender: &tokio::sync::watch::Sender<()>) -> Self {
+        Released(Some(sender.subscribe()))
+    }
+
+    pub async fn wait(self) {
+        if let Some(mut receiver) = self.0 {
+            // Never sent on: `changed` returns only when the sender is gone.
+            while receiver.changed().await.is_ok() {}
+        }
+    }
 }
 
 /// The record kept beside an index so that vectors of two models are never mixed.

@@ -21,14 +21,14 @@ use async_trait::async_trait;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
     CreateFieldIndexCollectionBuilder, CreateVectorNameRequestBuilder, DeletePointVectorsBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors,
-    PayloadIncludeSelector, PointStruct, PointVectors, QueryBatchPointsBuilder, QueryPoints,
-    QueryPointsBuilder, ReadConsistencyType, ScoredPoint as QdrantPoint, ScrollPointsBuilder,
-    SearchParamsBuilder, SparseVectorCreationConfigBuilder, SparseVectorParamsBuilder,
-    SparseVectorsConfigBuilder, UpdateCollectionBuilder, UpdatePointVectorsBuilder,
-    UpsertPointsBuilder, Value, Vector, VectorInput, VectorParamsBuilder, VectorsSelector,
-    WriteOrdering, WriteOrderingType, point_id::PointIdOptions, read_consistency, value::Kind,
-    vector_output, vectors_config,
+    DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier, NamedVectors,
+    PayloadIncludeSelector, PointId, PointStruct, PointVectors, QueryBatchPointsBuilder,
+    QueryPoints, QueryPointsBuilder, ReadConsistencyType, ScoredPoint as QdrantPoint,
+    ScrollPointsBuilder, SearchParamsBuilder, SparseVectorCreationConfigBuilder,
+    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpdateCollectionBuilder,
+    UpdatePointVectorsBuilder, UpsertPointsBuilder, Value, Vector, VectorInput,
+    VectorParamsBuilder, VectorsSelector, WriteOrdering, WriteOrderingType,
+    point_id::PointIdOptions, read_consistency, value::Kind, vector_output, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use uuid::Uuid;
@@ -43,6 +43,8 @@ use crate::keywords::SparseVector;
 
 /// The unnamed dense vector's name in requests that name vectors.
 const DENSE_VECTOR: &str = "";
+/// Points per page when listing a document's points.
+const SCROLL_PAGE: u32 = 1000;
 
 /// Recorded in the collection's metadata so that a collection filled by another model is refused.
 const META_MODEL: &str = "selfrag_model";
@@ -383,6 +385,74 @@ impl VectorIndex for QdrantIndex {
         Ok(())
     }
 
+    async fn delete_points(&self, ids: Vec<Uuid>) -> Result<(), IndexError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<PointId> = ids.iter().map(|id| id.to_string().into()).collect();
+        self.client
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(ids)
+                    .wait(true)
+                    .ordering(self.write_ordering()),
+            )
+            .await
+            .map_err(qdrant_error)?;
+        Ok(())
+    }
+
+    async fn document_points(&self, document_id: Uuid) -> Result<Vec<Uuid>, IndexError> {
+        let mut ids = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(&self.collection)
+                .filter(one_document(document_id))
+                .limit(SCROLL_PAGE)
+                .with_payload(false)
+                .with_vectors(false);
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let response = self.client.scroll(request).await.map_err(qdrant_error)?;
+            for point in response.result {
+                ids.push(point_uuid(point.id)?);
+            }
+            match response.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    async fn vectors(&self, ids: Vec<Uuid>) -> Result<HashMap<Uuid, Vec<f32>>, IndexError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<PointId> = ids.iter().map(|id| id.to_string().into()).collect();
+        let mut request = GetPointsBuilder::new(&self.collection, ids)
+            .with_payload(false)
+            .with_vectors(VectorsSelector {
+                names: vec![DENSE_VECTOR.to_owned()],
+            });
+        if let Some(consistency) = read_consistency(self.settings.read_consistency) {
+            request = request.read_consistency(consistency);
+        }
+        let response = self
+            .client
+            .get_points(request)
+            .await
+            .map_err(qdrant_error)?;
+        let mut found = HashMap::with_capacity(response.result.len());
+        for point in response.result {
+            let id = point_uuid(point.id)?;
+            if let Some(vector) = dense_vector(point.vectors) {
+                found.insert(id, vector);
+            }
+        }
+        Ok(found)
+    }
+
     async fn clear_keywords(&self) -> Result<(), IndexError> {
         self.client
             .delete_vectors(
@@ -582,19 +652,21 @@ pub(crate) fn from_point(point: QdrantPoint) -> Result<ScoredPoint, IndexError> 
         .and_then(string_value)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| IndexError::Backend(format!("point {id} has no document id")))?;
-    let vector = point
-        .vectors
-        .and_then(|vectors| vectors.get_vector())
-        .and_then(|vector| match vector {
-            vector_output::Vector::Dense(dense) => Some(dense.data),
-            _ => None,
-        });
+    let vector = dense_vector(point.vectors);
     Ok(ScoredPoint {
         id,
         document_id,
         score: point.score,
         vector,
     })
+}
+
+/// The dense (unnamed) vector of a point, when it came back with one.
+fn dense_vector(vectors: Option<qdrant_client::qdrant::VectorsOutput>) -> Option<Vec<f32>> {
+    match vectors?.get_vector()? {
+        vector_output::Vector::Dense(dense) => Some(dense.data),
+        _ => None,
+    }
 }
 
 fn string_value(value: &Value) -> Option<&str> {

@@ -26,7 +26,7 @@ fn small() -> &'static Chunker {
 /// Checks the invariants every chunking must keep, whatever the text.
 fn check_invariants(chunker: &Chunker, text: &str) {
     let chars: Vec<char> = text.chars().collect();
-    let chunks = chunker.chunk(text);
+    let chunks = chunker.chunk(text, false);
     let mut covered = vec![false; chars.len()];
     for (i, chunk) in chunks.iter().enumerate() {
         assert_eq!(chunk.index, i);
@@ -72,7 +72,7 @@ proptest! {
 #[test]
 fn a_short_document_is_one_chunk() {
     let text = "Twenty characters!!!";
-    let chunks = chunker(254, 50).chunk(text);
+    let chunks = chunker(254, 50).chunk(text, false);
     assert_eq!(chunks.len(), 1);
     assert_eq!(chunks[0].content, text);
     assert_eq!((chunks[0].start_char, chunks[0].end_char), (0, 20));
@@ -84,7 +84,7 @@ fn default_chunks_fit_the_model_window_even_for_dense_scripts() {
     let chunker = chunker(config.chunk.max_tokens, config.chunk.overlap_tokens);
     // CJK text and digits tokenise far denser than English: 1,000 characters would overflow.
     let text = "漢字仮名交じり文。".repeat(300) + &"0123456789 ".repeat(200);
-    let chunks = chunker.chunk(&text);
+    let chunks = chunker.chunk(&text, false);
     assert!(chunks.len() > 4);
     for chunk in &chunks {
         // +2 for [CLS] and [SEP].
@@ -102,7 +102,7 @@ fn paragraph_boundaries_are_preferred() {
     let para = |word: &str| format!("{word} ").repeat(12).trim_end().to_owned() + ".";
     let text = format!("{}\n\n{}\n\n{}", para("alpha"), para("beta"), para("gamma"));
     // Each paragraph is 13 word pieces: one fits in 20, two do not.
-    let chunks = chunker(20, 0).chunk(&text);
+    let chunks = chunker(20, 0).chunk(&text, false);
     assert!(chunks.len() >= 2);
     for chunk in &chunks {
         let words: std::collections::HashSet<_> = chunk

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use selfrag::embed::{EmbedError, Embedder, ModelInfo, Vector};
 use selfrag::keywords::SparseVector;
 use selfrag::vector::{
-    IndexError, IndexStatus, ScoredPoint, VectorIndex, VectorPoint, VectorQuery,
+    IndexError, IndexStatus, Released, ScoredPoint, VectorIndex, VectorPoint, VectorQuery,
 };
 use uuid::Uuid;
 
@@ -53,6 +53,21 @@ impl VectorIndex for FlakyIndex {
     }
     async fn record_keyword_settings(&self, fingerprint: &str) -> Result<(), IndexError> {
         self.inner.record_keyword_settings(fingerprint).await
+    }
+    async fn delete_points(&self, ids: Vec<Uuid>) -> Result<(), IndexError> {
+        self.inner.delete_points(ids).await
+    }
+    async fn document_points(&self, document_id: Uuid) -> Result<Vec<Uuid>, IndexError> {
+        self.inner.document_points(document_id).await
+    }
+    async fn vectors(
+        &self,
+        ids: Vec<Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, Vec<f32>>, IndexError> {
+        self.inner.vectors(ids).await
+    }
+    fn released(&self) -> Released {
+        self.inner.released()
     }
 }
 

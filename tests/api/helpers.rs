@@ -515,3 +515,101 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+/// A PDF with one page per text (Helvetica, one line each), written by hand: the tests make
+/// their own documents rather than download any.
+pub fn pdf(pages: &[&str]) -> Vec<u8> {
+    let escape = |text: &str| {
+        text.replace('\\', "\\\\")
+            .replace('(', "\\(")
+            .replace(')', "\\)")
+    };
+    let mut objects = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {} >>",
+            (0..pages.len())
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" "),
+            pages.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    for (i, text) in pages.iter().enumerate() {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+             /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        let stream = format!("BT /F1 10 Tf 40 740 Td ({}) Tj ET", escape(text));
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ));
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Sends a GraphQL multipart request (files as `variables.files.N`, or `variables.file` for
+/// one) with the header that shows it is no cross-site form post.
+pub async fn upload(
+    app: &TestApp,
+    query: &str,
+    variables: Value,
+    files: &[(&str, &str, Vec<u8>)],
+) -> Value {
+    let single = files.len() == 1 && variables.get("file").is_some();
+    let map: serde_json::Map<String, Value> = (0..files.len())
+        .map(|i| {
+            let path = if single {
+                "variables.file".to_owned()
+            } else {
+                format!("variables.files.{i}")
+            };
+            (i.to_string(), json!([path]))
+        })
+        .collect();
+    let mut form = reqwest::multipart::Form::new()
+        .text(
+            "operations",
+            json!({ "query": query, "variables": variables }).to_string(),
+        )
+        .text("map", Value::Object(map).to_string());
+    for (i, (name, media_type, bytes)) in files.iter().enumerate() {
+        let part = reqwest::multipart::Part::bytes(bytes.clone())
+            .file_name(name.to_string())
+            .mime_str(media_type)
+            .expect("a media type");
+        form = form.part(i.to_string(), part);
+    }
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base_url))
+        .header("apollo-require-preflight", "true")
+        .multipart(form)
+        .send()
+        .await
+        .expect("request sent");
+    response.json().await.expect("JSON response")
+}

@@ -390,19 +390,8 @@ async fn an_index_from_before_keyword_search_is_upgraded_at_start() {
         let mut app = app;
         app.stop().await;
         // Take the index back to its old shape: no keyword vector at all.
-        // The stopped server's index closes on its own thread: wait for its lock.
-        let mut attempts = 0;
-        let shard = loop {
-            match qdrant_edge::EdgeShard::load(&shard_dir, None) {
-                Ok(shard) => break shard,
-                Err(err) if attempts < 100 => {
-                    attempts += 1;
-                    tracing::debug!(%err, "index still held");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(err) => panic!("the index stays locked: {err}"),
-            }
-        };
+        // A stopped app has released its index (`Backends::close`): it opens at once.
+        let shard = qdrant_edge::EdgeShard::load(&shard_dir, None).expect("the index is free");
         shard
             .update(qdrant_edge::UpdateOperation::VectorNameOperation(
                 qdrant_edge::VectorNameOperations::DeleteVectorName(
@@ -424,24 +413,6 @@ async fn an_index_from_before_keyword_search_is_upgraded_at_start() {
         app.restart().await
     };
     assert_upgraded(&app).await;
-}
-
-/// Builds an app on a data directory a stopped app may still be releasing (its index closes on
-/// a background thread): retries while the index is locked, returns any other outcome.
-async fn build_when_released(
-    config: &selfrag::config::Config,
-    overrides: impl Fn() -> selfrag::app::Overrides,
-) -> Result<selfrag::app::App, selfrag::app::StartError> {
-    let mut attempts = 0;
-    loop {
-        match selfrag::app::App::build(config.clone(), overrides()).await {
-            Err(err) if err.to_string().contains("WouldBlock") && attempts < 100 => {
-                attempts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            outcome => return outcome,
-        }
-    }
 }
 
 /// A crash while the keyword vector was being added can leave the segments with it and the
@@ -481,7 +452,7 @@ async fn changed_keyword_settings_are_refused_until_reindexed() {
         embedder: Some(crate::helpers::shared_embedder()),
         ..selfrag::app::Overrides::default()
     };
-    let err = build_when_released(&config, plain)
+    let err = selfrag::app::App::build(config.clone(), plain())
         .await
         .err()
         .expect("refuses to start");
@@ -511,7 +482,7 @@ async fn changed_keyword_settings_are_refused_until_reindexed() {
         "{stdout}"
     );
 
-    let reindexed = build_when_released(&config, plain)
+    let reindexed = selfrag::app::App::build(config.clone(), plain())
         .await
         .expect("starts once the keyword vectors match the settings");
     let services = reindexed.services().clone();

@@ -15,6 +15,7 @@ const LAYERS: &[&str] = &[
     "config",
     "telemetry",
     "disk",
+    "formats",
     "embed",
     "keywords",
     "redis",

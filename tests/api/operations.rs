@@ -3,7 +3,8 @@
 //! renamed, even when the only test that uses it is skipped (the Qdrant half needs a server CI
 //! does not have).
 //!
-//! Operations are found by reading the test sources: string literals that start like a GraphQL
+//! Operations are found by reading the test sources and the CLI's (`src/cli`, which sends them
+//! to a running server): string literals that start like a GraphQL
 //! document (`{ field`, `query`, `mutation`, `subscription`, `fragment`). Literals with `format!`
 //! placeholders are not operations until formatted and are left out. A test that sends an
 //! invalid operation on purpose marks its literal with `// invalid on purpose` on the line
@@ -156,9 +157,10 @@ fn has_placeholder(text: &str) -> bool {
 }
 
 fn operations() -> Vec<Literal> {
-    let dir = repo_root().join("tests/api");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/api is readable")
+    // The suite's operations, and those the CLI sends to a running server.
+    let mut files: Vec<_> = ["tests/api", "src/cli"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(repo_root().join(dir)).expect("readable directory"))
         .map(|entry| entry.expect("entry").path())
         .filter(|path| path.extension().is_some_and(|e| e == "rs"))
         .filter(|path| !path.ends_with("operations.rs"))

@@ -20,7 +20,7 @@ async fn hnsw_recall_at_10_against_exact_search() {
     for article in articles() {
         texts.extend(
             chunker
-                .chunk(&article.content)
+                .chunk(&article.content, false)
                 .into_iter()
                 .map(|c| c.content),
         );

@@ -65,7 +65,7 @@ struct Child {
 }
 
 impl Child {
-    fn serve(data_dir: &Path, database_url: Option<&str>, marker: &Path) -> Child {
+    fn serve(data_dir: &Path, database_url: Option<&str>, point: &str, marker: &Path) -> Child {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -77,7 +77,7 @@ impl Child {
             .env("SELFRAG_DATA_DIR", data_dir)
             .env("SELFRAG_MODEL__DIR", &model.dir)
             .env("SELFRAG_MODEL__ONNXRUNTIME_LIB", &model.onnxruntime_lib)
-            .env("SELFRAG_FAULT_POINT", selfrag::fault::AFTER_VECTOR_WRITE)
+            .env("SELFRAG_FAULT_POINT", point)
             .env("SELFRAG_FAULT_MARKER", marker)
             .env("RUST_LOG", "warn")
             .env_remove("SELFRAG_DATABASE_URL")
@@ -125,6 +125,7 @@ async fn a_kill_between_vectors_and_rows_leaves_no_orphans(backend: Backend) {
     let mut child = Child::serve(
         data_dir.path(),
         database.as_ref().map(|db| db.url.as_str()),
+        selfrag::fault::AFTER_VECTOR_WRITE,
         &marker,
     );
     let client = reqwest::Client::new();
@@ -170,6 +171,125 @@ async fn a_kill_between_vectors_and_rows_leaves_no_orphans(backend: Backend) {
     );
     let after = stats(&app).await;
     assert_eq!(after["chunks"], after["vectors"], "{after}");
+}
+
+/// The text of a version: many paragraphs, one of them naming `animal`.
+fn version(animal: &str) -> String {
+    let mut paragraphs: Vec<String> = (0..6)
+        .map(|n| format!("Paragraph {n}. {PARAGRAPH}"))
+        .collect();
+    paragraphs[2] = format!("The {animal} is the animal of this version.");
+    paragraphs.join("\n\n")
+}
+
+/// kill -9 in the middle of a replacement (before its rows commit, or after but before the old
+/// version's vectors are removed), then a restart: exactly one version stands, whole and
+/// searchable, and no vector of the other is left.
+async fn a_kill_mid_replacement_leaves_one_whole_version(backend: Backend, point: &str) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database = match backend {
+        Backend::Postgres => Some(TestDatabase::create().await),
+        _ => None,
+    };
+    let marker = data_dir.path().join("fault-reached");
+    let mut child = Child::serve(
+        data_dir.path(),
+        database.as_ref().map(|db| db.url.as_str()),
+        point,
+        &marker,
+    );
+    let client = reqwest::Client::new();
+    let ready = format!("{}/health/live", child.base_url);
+    wait_for("the child to serve", async || {
+        client
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    let ingest = |content: String| {
+        client
+            .post(format!("{}/graphql", child.base_url))
+            .json(&json!({
+                "query": "mutation($c: String!) { ingestDocument(input: { content: $c, externalId: \"zoo\" }) { status } }",
+                "variables": { "c": content },
+            }))
+            .timeout(Duration::from_secs(60))
+            .send()
+    };
+    let first: Value = ingest(version("capybara"))
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        first["data"]["ingestDocument"]["status"], "INGESTED",
+        "{first}"
+    );
+    let in_flight = tokio::spawn(ingest(version("pangolin")));
+    wait_for("the fault point", async || marker.exists()).await;
+    child.process.kill().expect("kill -9");
+    child.process.wait().expect("reaped");
+    assert!(
+        in_flight.await.expect("joined").is_err(),
+        "the killed server answered"
+    );
+
+    let app = TestApp::start_on(data_dir, database, None).await;
+    let after = stats(&app).await;
+    assert_eq!(after["documents"], 1, "{after}");
+    assert_eq!(
+        after["chunks"], after["vectors"],
+        "index and rows disagree: {after}"
+    );
+    let (standing, gone) = if point == selfrag::fault::REPLACE_AFTER_COMMIT {
+        ("pangolin", "capybara")
+    } else {
+        ("capybara", "pangolin")
+    };
+    let keyword = async |word: &str| {
+        app.data(
+            "query($q: String!) { search(query: $q, mode: KEYWORD) { totalHits } }",
+            json!({ "q": word }),
+        )
+        .await["search"]["totalHits"]
+            .as_u64()
+    };
+    assert_eq!(keyword(standing).await, Some(1), "{standing} lost");
+    assert_eq!(keyword(gone).await, Some(0), "{gone} still ranks");
+    let document = app
+        .data(
+            "{ document(externalId: \"zoo\") { revision } }",
+            Value::Null,
+        )
+        .await;
+    let revision = if standing == "pangolin" { 2 } else { 1 };
+    assert_eq!(document["document"]["revision"], revision, "{document}");
+}
+
+mod killed_mid_replacement {
+    use selfrag::fault::{REPLACE_AFTER_COMMIT, REPLACE_AFTER_VECTOR_WRITE};
+
+    use crate::helpers::{Backend, postgres_configured};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        for point in [REPLACE_AFTER_VECTOR_WRITE, REPLACE_AFTER_COMMIT] {
+            super::a_kill_mid_replacement_leaves_one_whole_version(Backend::Sqlite, point).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if postgres_configured() {
+            for point in [REPLACE_AFTER_VECTOR_WRITE, REPLACE_AFTER_COMMIT] {
+                super::a_kill_mid_replacement_leaves_one_whole_version(Backend::Postgres, point)
+                    .await;
+            }
+        }
+    }
 }
 
 mod killed_mid_write {
@@ -327,7 +447,7 @@ async fn recovery_leaves_running_writes_alone(backend: Backend) {
     let writing = context.in_flight.enter(id);
     services
         .store
-        .record_pending_write(id)
+        .record_pending_write(id, false)
         .await
         .expect("recorded");
     let recovered = selfrag::ingest::recover_interrupted_writes(&context, later)
@@ -349,6 +469,9 @@ async fn recovery_leaves_running_writes_alone(backend: Backend) {
             content_hash: format!("{id}"),
             chunk_count: 0,
             created_at: selfrag::store::now(),
+            external_id: None,
+            revision: 1,
+            updated_at: None,
         };
         let running = services
             .store

@@ -157,6 +157,26 @@ async function searchPage(context, marker) {
   expect((await level()) === "L1", `repeated search should come from L1, was ${await level()}`);
   ok(`repeat of the same search answered from L1 (${await meta.getByTestId("took-ms").textContent()})`);
 
+  // Files dropped on the drop zone go up as a multipart ingestFiles: the Markdown file is
+  // ingested, the unsupported one reported in its place.
+  const dataTransfer = await page.evaluateHandle((marker) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([`# Dropped ${marker}\n\nA note dropped on the page about ${marker} otters.`], `dropped-${marker}.md`, { type: "text/markdown" }));
+    transfer.items.add(new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47])], "photo.png", { type: "image/png" }));
+    return transfer;
+  }, marker);
+  await page.getByTestId("drop-zone").dispatchEvent("drop", { dataTransfer });
+  await page.waitForSelector('[data-testid="upload-status"]:is([data-state="ok"], [data-state="partial"], [data-state="error"])', { timeout: WAIT_MS * 2 });
+  const uploads = await page.getByTestId("upload-result").evaluateAll((items) => items.map((li) => ({ state: li.dataset.state, text: li.textContent })));
+  expect(uploads.length === 2, `expected two upload results, got ${JSON.stringify(uploads)}`);
+  expect(uploads[0].state === "ok" && /dropped-.*\.md: ingested/.test(uploads[0].text), `the Markdown file: ${JSON.stringify(uploads[0])}`);
+  expect(uploads[1].state === "error" && /photo\.png: BAD_INPUT: .*unsupported file type/.test(uploads[1].text), `the image: ${JSON.stringify(uploads[1])}`);
+  await page.getByTestId("search-query").fill(`${marker} otters dropped`);
+  await search(5);
+  const droppedHit = page.locator('[data-testid="hit"]').filter({ hasText: "dropped on the page" });
+  expect((await droppedHit.count()) >= 1, "the dropped file is not found by search");
+  ok(`drop zone: ${uploads.map((u) => u.text).join("; ")}; the dropped file is found`);
+
   await page.screenshot({ path: path.join(screenshotDir, "search.png"), fullPage: true });
   ok("screenshot search.png");
   errors.check();

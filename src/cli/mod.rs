@@ -1,6 +1,13 @@
-//! The `selfrag` command line: serve, ingest, search, schema, migrate.
+//! The `selfrag` command line: serve, ingest, search, delete, reindex, schema, migrate, keys.
+//!
+//! `ingest`, `search` and `delete` go through a running server when one answers, and open
+//! the data directory themselves otherwise (`corpus`).
 
-use std::io::Read;
+mod corpus;
+mod files;
+mod remote;
+
+use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -8,11 +15,12 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use self::corpus::{Corpus, Done, ServerArgs, Stored, Submission};
 use crate::app::{App, Backends, Overrides, shutdown_signal};
 use crate::config::Config;
-use crate::ingest::{self, IngestEvent, IngestRequest, IngestStatus};
-use crate::search::{self, SearchMode, SearchRequest};
-use crate::vector::VectorFilter;
+use crate::formats::Format;
+use crate::ingest::{self, IngestRequest, IngestStatus};
+use crate::search::SearchMode;
 
 #[derive(Parser)]
 #[command(
@@ -36,10 +44,14 @@ enum Command {
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
-    /// Ingest .md/.txt files (directories are walked), or text from --text or stdin (`-`).
+    /// Ingest files (.txt, .md, .html, .pdf; directories are walked), or text from --text or
+    /// stdin (`-`). Files are known by their absolute path: running it again updates the files
+    /// that changed and skips the rest.
     Ingest(IngestArgs),
     /// Search the corpus from the command line.
     Search(SearchArgs),
+    /// Delete documents (with their chunks and vectors) by id.
+    Delete(DeleteArgs),
     /// Print the GraphQL schema (SDL), as checked in at schema.graphql.
     Schema,
     /// Apply pending database migrations and exit.
@@ -95,6 +107,44 @@ struct IngestArgs {
     /// Source (default: the file path).
     #[arg(long)]
     source: Option<String>,
+    /// External id of a document from --text or stdin; ingesting again under it replaces the
+    /// document. Files always use their absolute path, so re-running over a directory updates
+    /// the changed files and skips the rest.
+    #[arg(long)]
+    external_id: Option<String>,
+    /// Read every input as this format (default: by file extension; text for --text and stdin).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Text,
+    Markdown,
+    Html,
+    Pdf,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Text => Format::Text,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Html => Format::Html,
+            FormatArg::Pdf => Format::Pdf,
+        }
+    }
+}
+
+#[derive(Args)]
+struct DeleteArgs {
+    /// Document ids, as `ingest`, `search --json` and the API give them.
+    #[arg(required = true)]
+    ids: Vec<uuid::Uuid>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Args)]
@@ -113,6 +163,8 @@ struct SearchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -166,6 +218,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reindex { all } => reindex_command(load()?, all).await,
         Command::Ingest(args) => ingest_command(load()?, args).await,
         Command::Search(args) => search_command(load()?, args).await,
+        Command::Delete(args) => delete_command(load()?, args).await,
     }
 }
 
@@ -247,172 +300,261 @@ async fn reindex_command(config: Config, all: bool) -> anyhow::Result<()> {
 }
 
 async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> {
-    let mut documents: Vec<(Option<PathBuf>, String)> = Vec::new();
-    if let Some(text) = args.text.clone() {
-        documents.push((None, text));
-    } else if args.paths.is_empty() || args.paths.iter().any(|p| p == Path::new("-")) {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading stdin")?;
-        documents.push((None, text));
-    }
-    for path in args.paths.iter().filter(|p| *p != Path::new("-")) {
-        for file in collect_files(path)? {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            documents.push((Some(file), text));
-        }
-    }
-    if documents.is_empty() {
-        bail!("nothing to ingest: no .md or .txt files under the given paths");
-    }
-
-    let backends = Backends::open(config, Overrides::default()).await?;
-    let services = &backends.services;
-    // Every file is checked before any is stored, as `ingestDocuments` does.
-    let mut names = Vec::with_capacity(documents.len());
-    let mut requests = Vec::with_capacity(documents.len());
-    for (path, content) in documents {
-        let name = path
-            .as_ref()
-            .map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
-        let request = IngestRequest {
-            content,
+    let forced = args.format.map(Format::from);
+    let mut submissions = Vec::new();
+    let mut unreadable: Vec<(String, String)> = Vec::new();
+    let fields = |path: Option<&Path>| -> anyhow::Result<IngestRequest> {
+        Ok(IngestRequest {
             title: args.title.clone().or_else(|| {
-                path.as_ref()
-                    .and_then(|p| p.file_stem())
+                path.and_then(|p| p.file_stem())
                     .map(|s| s.to_string_lossy().into_owned())
+                    // An HTML page's own title beats its file name.
+                    .filter(|_| !path.is_some_and(|p| files::format_of(p) == Some(Format::Html)))
             }),
             source: args
                 .source
                 .clone()
-                .or_else(|| path.as_ref().map(|p| p.display().to_string())),
+                .or_else(|| path.map(|p| p.display().to_string())),
             doc_type: args.doc_type.clone(),
-            author: None,
             tags: args.tags.clone(),
-            metadata: None,
-        };
-        let request = ingest::validate(request, &services.config.limits)
-            .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
-        names.push(name);
-        requests.push(request);
+            external_id: match path {
+                Some(path) => Some(files::external_id_of(path)?),
+                None => args.external_id.clone(),
+            },
+            ..IngestRequest::default()
+        })
+    };
+    if let Some(text) = args.text.clone() {
+        submissions.push(Submission {
+            name: "--text".into(),
+            bytes: text.into_bytes(),
+            format: forced.unwrap_or_default(),
+            fields: fields(None)?,
+        });
+    } else if args.paths.is_empty() || args.paths.iter().any(|p| p == Path::new("-")) {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
+        submissions.push(Submission {
+            name: "stdin".into(),
+            bytes,
+            format: forced.unwrap_or_default(),
+            fields: fields(None)?,
+        });
     }
-    let progress = ProgressBar::new(requests.len() as u64).with_style(
+    for path in args.paths.iter().filter(|p| *p != Path::new("-")) {
+        for file in files::collect(path)? {
+            let name = file.display().to_string();
+            let Some(format) = forced.or_else(|| files::format_of(&file)) else {
+                unreadable.push((
+                    name,
+                    format!(
+                        "unsupported file type: selfrag reads {}",
+                        Format::EXTENSIONS
+                    ),
+                ));
+                continue;
+            };
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {name}"))?;
+            submissions.push(Submission {
+                name,
+                bytes,
+                format,
+                fields: fields(Some(&file))?,
+            });
+        }
+    }
+    if submissions.is_empty() && unreadable.is_empty() {
+        bail!(
+            "nothing to ingest: no files selfrag reads ({}) under the given paths",
+            Format::EXTENSIONS
+        );
+    }
+
+    let corpus = Corpus::open(config.clone(), &args.server).await?;
+    let names: Vec<String> = submissions.iter().map(|s| s.name.clone()).collect();
+    let progress = ProgressBar::new(names.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     progress.set_message(names.first().cloned().unwrap_or_default());
-    let (mut stored, mut duplicates, mut chunks) = (0, 0, 0);
-    let mut failed: Option<String> = None;
-    let on_event = |event: &IngestEvent| match event.status {
-        IngestStatus::Failed => failed = names.get(event.index).cloned(),
-        status => {
-            if status == IngestStatus::Deduplicated {
-                duplicates += 1;
-            } else {
-                stored += 1;
-                chunks += event.chunks_created;
+    // Above the bar on a terminal; plain lines when output is piped (the bar is hidden then).
+    let say = |line: String| progress.suspend(|| println!("{line}"));
+    for (name, reason) in &unreadable {
+        say(format!("skipped {name}: {reason}"));
+    }
+    let mut tally = Tally {
+        unreadable: unreadable.len(),
+        ..Tally::default()
+    };
+    let result = corpus
+        .ingest(submissions, &config.limits, |index, done| {
+            let name = names.get(index).map_or("stdin", String::as_str);
+            match done {
+                Done::Unreadable(reason) => {
+                    say(format!("skipped {name}: {reason}"));
+                    tally.unreadable += 1;
+                }
+                Done::Stored(outcome) => {
+                    match outcome.status {
+                        IngestStatus::Updated => say(format!(
+                            "updated {name} ({} chunks embedded, {} reused)",
+                            outcome.chunks_embedded, outcome.chunks_reused
+                        )),
+                        IngestStatus::Ingested => say(format!(
+                            "ingested {name} ({} chunks)",
+                            outcome.chunks_created
+                        )),
+                        _ => {}
+                    }
+                    tally.add(&outcome);
+                }
             }
             progress.inc(1);
-            if let Some(next) = names.get(event.index + 1) {
+            if let Some(next) = names.get(index + 1) {
                 progress.set_message(next.clone());
             }
-        }
-    };
-    if let Err(err) =
-        ingest::ingest_in_order(&services.ingest_context(), requests, None, on_event).await
-    {
+        })
+        .await;
+    corpus.close().await;
+    if let Err(failure) = result {
         progress.abandon();
-        bail!("{}: {err}", failed.unwrap_or_else(|| "stdin".into()));
+        let name = names.get(failure.index).map_or("stdin", String::as_str);
+        bail!("{name}: {}", failure.error);
     }
     progress.finish_with_message("done");
-    println!("ingested {stored} documents ({chunks} chunks); {duplicates} already stored");
+    println!("{tally}");
+    if tally.unreadable > 0 {
+        bail!(
+            "{} file(s) could not be read (see `skipped` above); the rest were ingested",
+            tally.unreadable
+        );
+    }
     Ok(())
 }
 
-fn collect_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    let mut pending = vec![path.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
-        {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                pending.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("md" | "txt")
-            ) {
-                files.push(path);
-            }
+/// What an ingest did, counted for the closing line.
+#[derive(Default)]
+struct Tally {
+    ingested: usize,
+    updated: usize,
+    unchanged: usize,
+    duplicates: usize,
+    unreadable: usize,
+    embedded: usize,
+    reused: usize,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &Stored) {
+        match outcome.status {
+            IngestStatus::Ingested => self.ingested += 1,
+            IngestStatus::Updated => self.updated += 1,
+            IngestStatus::Unchanged => self.unchanged += 1,
+            IngestStatus::Deduplicated => self.duplicates += 1,
+            IngestStatus::Failed => {}
         }
+        self.embedded += outcome.chunks_embedded;
+        self.reused += outcome.chunks_reused;
     }
-    files.sort();
-    Ok(files)
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ingested {} new, updated {}, {} unchanged, {} already stored, {} skipped; \
+             {} chunks embedded, {} reused",
+            self.ingested,
+            self.updated,
+            self.unchanged,
+            self.duplicates,
+            self.unreadable,
+            self.embedded,
+            self.reused
+        )
+    }
 }
 
 async fn search_command(config: Config, args: SearchArgs) -> anyhow::Result<()> {
-    let backends = Backends::open(config, Overrides::default()).await?;
-    let services = &backends.services;
-    let outcome = search::search(
-        &services.search_context(),
-        SearchRequest {
-            threshold: args.threshold,
-            filter: VectorFilter {
-                tags: args.tag,
-                ..VectorFilter::default()
-            },
-            mode: args.mode.map(Into::into),
-            ..SearchRequest::new(args.query, args.limit)
-        },
-    )
-    .await?;
-    let hits: Vec<serde_json::Value> = outcome
-        .result
-        .hits
-        .iter()
-        .map(|hit| {
-            serde_json::json!({
-                "score": hit.score,
-                "documentId": hit.document.id,
-                "title": hit.document.title,
-                "chunkIndex": hit.chunk.index,
-                "content": hit.chunk.content,
-            })
-        })
-        .collect();
+    let corpus = Corpus::open(config, &args.server).await?;
+    let found = corpus
+        .search(
+            args.query,
+            args.limit,
+            args.threshold,
+            args.mode.map(Into::into),
+            args.tag,
+        )
+        .await;
+    corpus.close().await;
+    let found = found?;
     if args.json {
+        let hits: Vec<serde_json::Value> = found
+            .hits
+            .iter()
+            .map(|hit| {
+                serde_json::json!({
+                    "score": hit.score,
+                    "documentId": hit.document_id,
+                    "title": hit.title,
+                    "chunkIndex": hit.chunk_index,
+                    "content": hit.content,
+                    "headings": hit.headings,
+                    "page": hit.page,
+                })
+            })
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({ "query": outcome.query, "hits": hits })
+                &serde_json::json!({ "query": found.query, "hits": hits })
             )?
         );
     } else {
-        for hit in &hits {
+        for hit in &found.hits {
+            let mut place = format!("#{}", hit.chunk_index);
+            if let Some(page) = hit.page {
+                place.push_str(&format!(", page {page}"));
+            }
+            if !hit.headings.is_empty() {
+                place.push_str(&format!(", {}", hit.headings.join(" › ")));
+            }
             println!(
-                "{:.4}  {}  #{}\n    {}\n",
-                hit["score"].as_f64().unwrap_or_default(),
-                hit["title"].as_str().unwrap_or("(untitled)"),
-                hit["chunkIndex"],
-                hit["content"]
-                    .as_str()
-                    .unwrap_or_default()
+                "{:.4}  {}  {place}\n    {}\n",
+                hit.score,
+                hit.title.as_deref().unwrap_or("(untitled)"),
+                hit.content
                     .chars()
                     .take(200)
                     .collect::<String>()
                     .replace('\n', " ")
             );
         }
-        println!("{} hits in {:.1} ms", hits.len(), outcome.took_ms);
+        println!("{} hits in {:.1} ms", found.hits.len(), found.took_ms);
+    }
+    Ok(())
+}
+
+async fn delete_command(config: Config, args: DeleteArgs) -> anyhow::Result<()> {
+    let corpus = Corpus::open(config, &args.server).await?;
+    let mut missing = Vec::new();
+    let mut result = Ok(());
+    for id in &args.ids {
+        match corpus.delete(*id).await {
+            Ok(true) => println!("deleted {id}"),
+            Ok(false) => missing.push(id.to_string()),
+            Err(err) => {
+                result = Err(err.context(format!("deleting {id}")));
+                break;
+            }
+        }
+    }
+    corpus.close().await;
+    result?;
+    if !missing.is_empty() {
+        bail!("no document with id {}", missing.join(", "));
     }
     Ok(())
 }

@@ -1,0 +1,148 @@
+//! Files uploaded through the GraphQL multipart request spec (`ingestFile`, `ingestFiles`): the
+//! format from the client's word, the part's content type or the file name, in that order; the
+//! text extracted by `ingest::from_bytes`; the file name as the default title and source. The
+//! upload is bounded by `http.max_body_bytes`, its text by `limits.max_content_bytes`.
+
+use async_graphql::{Context, Enum, InputObject, Json, SimpleObject, Upload};
+use serde_json::Value;
+
+use super::types::{DocumentFormat, IngestResult};
+use crate::config::Limits;
+use crate::error::{Error, Result};
+use crate::formats::{Format, Layout};
+use crate::ingest::{self, IngestRequest};
+
+/// The fields of an uploaded document; all optional.
+#[derive(InputObject, Default)]
+pub struct FileInput {
+    /// Default: the HTML `<title>`, else the file name without its extension.
+    pub title: Option<String>,
+    /// Default: the file name.
+    pub source: Option<String>,
+    #[graphql(name = "type")]
+    pub doc_type: Option<String>,
+    pub author: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// A JSON object, returned as given.
+    pub metadata: Option<Json<Value>>,
+    /// As in `IngestInput`: ingesting again under it replaces the document.
+    pub external_id: Option<String>,
+    /// Default: from the part's content type, else from the file name's extension.
+    pub format: Option<DocumentFormat>,
+}
+
+/// One file of `ingestFiles`: its result, or why it was not ingested.
+#[derive(SimpleObject)]
+pub struct FileIngestResult {
+    pub filename: String,
+    /// Null when the file was not ingested (`error` says why).
+    pub result: Option<IngestResult>,
+    pub error: Option<FileError>,
+}
+
+/// Why one file of a batch was not ingested.
+#[derive(SimpleObject)]
+pub struct FileError {
+    /// The error code, as `extensions.code` would carry it (`BAD_INPUT` for an unreadable or
+    /// unsupported file).
+    pub code: FileErrorCode,
+    pub message: String,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileErrorCode {
+    BadInput,
+    /// The batch stopped before this file (an earlier one failed to store).
+    NotReached,
+}
+
+/// Reads an upload into a validated request. Errors name the file.
+pub async fn read_upload(
+    ctx: &Context<'_>,
+    file: &Upload,
+    input: FileInput,
+    limits: &Limits,
+) -> (String, Result<IngestRequest>) {
+    let upload = match file.value(ctx) {
+        Ok(upload) => upload,
+        Err(err) => {
+            return (
+                String::new(),
+                Err(Error::bad_input(format!(
+                    "the upload cannot be read: {err}"
+                ))),
+            );
+        }
+    };
+    let filename = upload.filename.clone();
+    let request = async {
+        let format = match input.format {
+            Some(format) => format.into(),
+            None => format_of(&filename, upload.content_type.as_deref())?,
+        };
+        let stem = std::path::Path::new(&filename)
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned());
+        let request = IngestRequest {
+            content: String::new(),
+            title: input.title,
+            source: input.source.or_else(|| Some(filename.clone())),
+            doc_type: input.doc_type,
+            author: input.author,
+            tags: input.tags.unwrap_or_default(),
+            metadata: input.metadata.map(|json| json.0),
+            external_id: input.external_id,
+            layout: Layout::default(),
+        };
+        let mut request = ingest::from_bytes(upload.content.to_vec(), format, request).await?;
+        if request.title.is_none() {
+            request.title = stem;
+        }
+        ingest::validate(request, limits)
+    }
+    .await
+    .map_err(|err| match err {
+        Error::BadInput(message) => Error::bad_input(format!("{filename}: {message}")),
+        other => other,
+    });
+    (filename, request)
+}
+
+/// The format of an upload without a `format`: its content type when that names one we read,
+/// else its file name's extension.
+fn format_of(filename: &str, content_type: Option<&str>) -> Result<Format> {
+    content_type
+        .and_then(Format::from_content_type)
+        .or_else(|| {
+            std::path::Path::new(filename)
+                .extension()
+                .and_then(|ext| ext.to_str())
+                .and_then(Format::from_extension)
+        })
+        .ok_or_else(|| {
+            Error::bad_input(format!(
+                "unsupported file type{}: selfrag reads {} (or give `format`)",
+                content_type.map_or(String::new(), |ct| format!(" ({ct})")),
+                Format::EXTENSIONS
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_type_wins_then_the_extension() {
+        assert_eq!(
+            format_of("page.txt", Some("text/html")).ok(),
+            Some(Format::Html)
+        );
+        assert_eq!(
+            format_of("notes.md", Some("application/octet-stream")).ok(),
+            Some(Format::Markdown)
+        );
+        let err = format_of("slides.pptx", None).expect_err("unsupported");
+        assert!(err.to_string().contains(".pdf"), "{err}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Replacing a stored document (ingested again under its external id): same id, new content,
+//! fields and chunks, all or nothing.
+//!
+//! Chunks whose text did not change keep their vectors (read back from the index) instead of
+//! going through the model again. The new chunks get new point ids, so the old version stays
+//! whole and searchable until the rows' transaction commits; its points are removed after.
+//! The pending record is marked `replacing`: recovery then keeps whichever version is
+//! committed and removes the points that are not its chunks' (the new ones before the commit,
+//! the old ones after), instead of removing the document.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use uuid::Uuid;
+
+use super::IngestContext;
+use super::events::IngestStatus;
+use super::pipeline::{
+    IngestOutcome, IngestRequest, Prepared, elapsed_ms, forget_pending_write, points, prepare,
+    untouched,
+};
+use crate::error::{Error, Result};
+use crate::store::{self, Document, NewDocument, ReplaceError};
+
+/// Replaces `existing` with `request` (whose content hashes to `hash`); `Unchanged` when
+/// content and every field are as stored.
+pub async fn replace(
+    ctx: &IngestContext,
+    existing: Document,
+    request: IngestRequest,
+    hash: String,
+    started: Instant,
+) -> Result<IngestOutcome> {
+    if existing.content_hash == hash && same_fields(&existing, &request) {
+        return Ok(untouched(existing, IngestStatus::Unchanged, started));
+    }
+    ctx.disk.check_writable()?;
+    let id = existing.id;
+    let prepared = prepare(ctx, request.content, request.layout).await?;
+    let chunks = &prepared.chunks;
+
+    // Vectors of the old chunks whose text recurs, by text.
+    let old_chunks = ctx
+        .store
+        .chunks_of_documents(&[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    let old_ids: Vec<Uuid> = old_chunks.iter().map(|c| c.id).collect();
+    let old_by_text: HashMap<&str, Uuid> = old_chunks
+        .iter()
+        .map(|c| (c.content.as_str(), c.id))
+        .collect();
+    let recurring: Vec<Uuid> = chunks
+        .iter()
+        .filter_map(|c| old_by_text.get(c.content.as_str()).copied())
+        .collect();
+    let old_vectors = ctx.index.vectors(recurring).await?;
+    let mut vectors: Vec<Option<Vec<f32>>> = chunks
+        .iter()
+        .map(|c| {
+            old_by_text
+                .get(c.content.as_str())
+                .and_then(|old| old_vectors.get(old))
+                .cloned()
+        })
+        .collect();
+    let chunks_reused = vectors.iter().filter(|v| v.is_some()).count();
+    let missing: Vec<usize> = (0..chunks.len())
+        .filter(|&i| vectors[i].is_none())
+        .collect();
+    let embedding_started = Instant::now();
+    if !missing.is_empty() {
+        let embedded = ctx
+            .embedder
+            .embed(missing.iter().map(|&i| chunks[i].content.clone()).collect())
+            .await?;
+        for (i, vector) in missing.iter().zip(embedded) {
+            vectors[*i] = Some(vector);
+        }
+    }
+    let embedding_ms = elapsed_ms(embedding_started);
+    let vectors: Vec<Vec<f32>> = vectors.into_iter().flatten().collect();
+    if vectors.len() != chunks.len() {
+        return Err(Error::internal(anyhow::anyhow!(
+            "the model returned {} vectors for {} chunks",
+            vectors.len(),
+            chunks.len()
+        )));
+    }
+
+    // New point ids: the old version's points stay untouched until the commit.
+    let new_ids: Vec<Uuid> = chunks.iter().map(|_| Uuid::new_v4()).collect();
+    let stored = prepared.stored_chunks(id, &new_ids);
+    let Prepared { content, terms, .. } = prepared;
+    let document = Document {
+        id,
+        title: request.title,
+        source: request.source,
+        doc_type: request.doc_type,
+        author: request.author,
+        tags: request.tags,
+        metadata: request.metadata,
+        content_hash: hash,
+        chunk_count: stored.len(),
+        created_at: existing.created_at,
+        external_id: request.external_id,
+        revision: existing.revision + 1,
+        updated_at: Some(store::now()),
+    };
+    let points = points(&document, &stored, vectors, terms);
+    let chunks_created = stored.len();
+    let new = NewDocument {
+        document: document.clone(),
+        content,
+    };
+
+    let _writing = ctx.in_flight.enter(id);
+    ctx.store.record_pending_write(id, true).await?;
+    let pending = match ctx.store.begin_replace(new, stored).await {
+        Ok(pending) => pending,
+        Err(err) => {
+            forget_pending_write(ctx, id).await;
+            return Err(match err {
+                ReplaceError::Conflict => Error::conflict(format!(
+                    "document {id} was changed or deleted while it was being replaced; send it again"
+                )),
+                ReplaceError::Store(err) => err.into(),
+            });
+        }
+    };
+    if let Err(err) = ctx.index.upsert(points).await {
+        let _ = pending.rollback().await;
+        discard_points(ctx, id, new_ids).await;
+        return Err(err.into());
+    }
+    crate::fault::point(crate::fault::REPLACE_AFTER_VECTOR_WRITE).await;
+    let generation = match pending.commit().await {
+        Ok(generation) => generation,
+        Err(err) => {
+            discard_points(ctx, id, new_ids).await;
+            return Err(err.into());
+        }
+    };
+    ctx.generation.advanced(generation).await;
+    crate::fault::point(crate::fault::REPLACE_AFTER_COMMIT).await;
+    // The old version's points, now that nothing refers to them.
+    discard_points(ctx, id, old_ids).await;
+    tracing::info!(
+        document = %id,
+        revision = document.revision,
+        chunks = chunks_created,
+        reused = chunks_reused,
+        embedding_ms,
+        "document replaced"
+    );
+    Ok(IngestOutcome {
+        document,
+        status: IngestStatus::Updated,
+        chunks_created,
+        chunks_embedded: chunks_created - chunks_reused,
+        chunks_reused,
+        embedding_ms,
+        total_ms: elapsed_ms(started),
+    })
+}
+
+/// Whether the request's fields are those stored (the content is compared by hash).
+fn same_fields(existing: &Document, request: &IngestRequest) -> bool {
+    existing.title == request.title
+        && existing.source == request.source
+        && existing.doc_type == request.doc_type
+        && existing.author == request.author
+        && existing.tags == request.tags
+        && existing.metadata == request.metadata
+}
+
+/// Removes points a replacement no longer needs, then its pending record. Failing leaves the
+/// record, and recovery removes whatever points are not the committed version's; logged, not
+/// raised (the replacement itself has succeeded or already failed).
+async fn discard_points(ctx: &IngestContext, id: Uuid, points: Vec<Uuid>) {
+    match ctx.index.delete_points(points).await {
+        Ok(()) => forget_pending_write(ctx, id).await,
+        Err(err) => tracing::error!(
+            document = %id,
+            error = %err,
+            "cannot remove the points of a replaced version; recovery will retry"
+        ),
+    }
+}

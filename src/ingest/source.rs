@@ -1,0 +1,40 @@
+//! A document as it arrives (a file, an upload, text in a format) made into a request: its
+//! text extracted, its structure kept, its own title used when the client gives none.
+
+use crate::error::{Error, Result};
+use crate::formats::{self, Format};
+
+use super::pipeline::IngestRequest;
+
+/// Reads `bytes` as `format` into `request`'s content and layout. Unreadable input is
+/// `BAD_INPUT` with the reason. Extraction runs off the async threads (PDFs take a while).
+pub async fn from_bytes(
+    bytes: Vec<u8>,
+    format: Format,
+    mut request: IngestRequest,
+) -> Result<IngestRequest> {
+    let extracted = tokio::task::spawn_blocking(move || formats::extract(&bytes, format))
+        .await
+        .map_err(|err| Error::internal(anyhow::anyhow!("reading a document failed: {err}")))??;
+    request.content = extracted.text;
+    request.layout = extracted.layout;
+    if request.title.is_none() {
+        request.title = extracted.title;
+    }
+    Ok(request)
+}
+
+/// Like [`from_bytes`] for text already in hand (`IngestInput.content` with a `format`).
+pub async fn from_text(format: Format, request: IngestRequest) -> Result<IngestRequest> {
+    match format {
+        Format::Text => Ok(request),
+        Format::Pdf => Err(Error::bad_input(
+            "a PDF cannot be sent as content text: upload the file with ingestFile",
+        )),
+        Format::Markdown | Format::Html => {
+            let mut request = request;
+            let bytes = std::mem::take(&mut request.content).into_bytes();
+            from_bytes(bytes, format, request).await
+        }
+    }
+}
