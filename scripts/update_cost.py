@@ -4,14 +4,14 @@
     scripts/update_cost.py CORPUS_JSONL [URL] [--paragraphs 50] [--runs 5]
 
 Builds a document from the first PARAGRAPHS texts of CORPUS_JSONL (a BEIR corpus.jsonl, e.g.
-../shared/eval/scifact/corpus.jsonl: abstracts, about one chunk each), ingests it under a fresh
+../shared/eval/scifact/corpus.jsonl.gz: abstracts, about one chunk each), ingests it under a fresh
 externalId, then edits one paragraph in the middle (a sentence appended) and ingests it again,
 RUNS times (a different paragraph each run). Prints, per run, the first ingest's and the
 update's `totalMs`, chunks embedded and reused, and the speed-up; then the medians. Start the
 server with SELFRAG_RATE_LIMIT__ENABLED=false (or pass a writer key in SELFRAG_API_KEY).
 Standard library only.
 """
-import argparse, json, os, statistics, urllib.request, uuid
+import argparse, gzip, json, os, statistics, urllib.request, uuid
 
 parser = argparse.ArgumentParser()
 parser.add_argument("corpus")
@@ -41,7 +41,8 @@ def ingest(content, external_id):
 
 
 texts = []
-for line in open(args.corpus):
+opener = gzip.open if args.corpus.endswith(".gz") else open
+for line in opener(args.corpus, "rt", encoding="utf-8"):
     if line.strip():
         texts.append(json.loads(line)["text"])
     if len(texts) >= args.paragraphs * (args.runs + 1):

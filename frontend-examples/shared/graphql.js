@@ -32,12 +32,38 @@ export class GraphqlError extends Error {
  * `application/json` matters: it is what the server's CSRF check accepts without extra headers.
  */
 export async function request(query, variables = {}, { headers = {}, signal } = {}) {
+  return post(
+    {
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ query, variables }),
+    },
+    signal,
+  );
+}
+
+/**
+ * Sends one operation with files, by the GraphQL multipart request spec: `files` go to
+ * `variables[fileVariable]` (a list). Multipart is a content type a form on another site could
+ * send, so the server's CSRF check wants the `apollo-require-preflight` header with it.
+ */
+export async function upload(query, variables, files, { fileVariable = "files", signal } = {}) {
+  const operations = { query, variables: { ...variables, [fileVariable]: files.map(() => null) } };
+  const map = Object.fromEntries(files.map((_, i) => [String(i), [`variables.${fileVariable}.${i}`]]));
+  const body = new FormData();
+  body.append("operations", JSON.stringify(operations));
+  body.append("map", JSON.stringify(map));
+  files.forEach((file, i) => body.append(String(i), file, file.name));
+  return post({ headers: { "apollo-require-preflight": "true" }, body }, signal);
+}
+
+/** POSTs to the endpoint and reads the GraphQL response (see `request`). */
+async function post({ headers, body }, signal) {
   let response;
   try {
     response = await fetch(HTTP_URL, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json", ...headers },
-      body: JSON.stringify({ query, variables }),
+      headers: { accept: "application/json", ...headers },
+      body,
       signal,
     });
   } catch (cause) {
@@ -46,46 +72,6 @@ export async function request(query, variables = {}, { headers = {}, signal } = 
   }
   // Same origin, so the header is readable; the server also exposes it for CORS callers.
   const responseTimeMs = parseFloat(response.headers.get("x-response-time") ?? "") || null;
-  let body;
-  try {
-    body = await response.json();
-  } catch {
-    throw new GraphqlError(`HTTP_${response.status}`, `unexpected ${response.status} response`);
-  }
-  const first = body.errors?.[0];
-  if (first) {
-    const ext = first.extensions ?? {};
-    throw new GraphqlError(ext.code ?? `HTTP_${response.status}`, first.message, {
-      retryAfter: ext.retryAfter,
-      path: first.path,
-      errors: body.errors,
-    });
-  }
-  return { data: body.data, extensions: body.extensions ?? {}, responseTimeMs };
-}
-
-/**
- * Sends one operation with files, by the GraphQL multipart request spec: `files` go to
- * `variables[fileVariable]` (a list). Multipart is a content type a form on another site could
- * send, so the server's CSRF check wants the `apollo-require-preflight` header with it.
- */
-export async function upload(query, variables, files, { fileVariable = "files" } = {}) {
-  const operations = { query, variables: { ...variables, [fileVariable]: files.map(() => null) } };
-  const map = Object.fromEntries(files.map((_, i) => [String(i), [`variables.${fileVariable}.${i}`]]));
-  const body = new FormData();
-  body.append("operations", JSON.stringify(operations));
-  body.append("map", JSON.stringify(map));
-  files.forEach((file, i) => body.append(String(i), file, file.name));
-  let response;
-  try {
-    response = await fetch(HTTP_URL, {
-      method: "POST",
-      headers: { accept: "application/json", "apollo-require-preflight": "true" },
-      body,
-    });
-  } catch (cause) {
-    throw new GraphqlError("NETWORK", `the server did not answer (${cause.message})`);
-  }
   let result;
   try {
     result = await response.json();
@@ -93,8 +79,15 @@ export async function upload(query, variables, files, { fileVariable = "files" }
     throw new GraphqlError(`HTTP_${response.status}`, `unexpected ${response.status} response`);
   }
   const first = result.errors?.[0];
-  if (first) throw new GraphqlError(first.extensions?.code ?? `HTTP_${response.status}`, first.message);
-  return { data: result.data };
+  if (first) {
+    const ext = first.extensions ?? {};
+    throw new GraphqlError(ext.code ?? `HTTP_${response.status}`, first.message, {
+      retryAfter: ext.retryAfter,
+      path: first.path,
+      errors: result.errors,
+    });
+  }
+  return { data: result.data, extensions: result.extensions ?? {}, responseTimeMs };
 }
 
 /**

@@ -14,7 +14,7 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Documents {
     Table,
     ContentHash,
@@ -28,7 +28,7 @@ enum Documents {
     UpdatedAt,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Chunks {
     Table,
     /// The Markdown heading path the chunk sits under, outermost first (JSON array).
@@ -37,7 +37,7 @@ enum Chunks {
     Page,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum PendingWrites {
     Table,
     /// The write replaces a stored document: recovery keeps whichever version is committed and
@@ -48,30 +48,27 @@ enum PendingWrites {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // One column per statement: SQLite's ALTER TABLE adds one at a time.
-        for column in [
-            ColumnDef::new(Documents::ExternalId).string().to_owned(),
-            ColumnDef::new(Documents::ContentSha256)
-                .string_len(64)
-                .to_owned(),
-            ColumnDef::new(Documents::Revision)
-                .integer()
-                .not_null()
-                .default(1)
-                .to_owned(),
-            ColumnDef::new(Documents::UpdatedAt)
-                .timestamp_with_time_zone()
-                .to_owned(),
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Documents::Table)
-                        .add_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
+        // Each step is skipped when already done: on SQLite a migration is not one transaction,
+        // so one cut short must be able to run again.
+        add_columns(
+            manager,
+            Documents::Table,
+            [
+                ColumnDef::new(Documents::ExternalId).string().to_owned(),
+                ColumnDef::new(Documents::ContentSha256)
+                    .string_len(64)
+                    .to_owned(),
+                ColumnDef::new(Documents::Revision)
+                    .integer()
+                    .not_null()
+                    .default(1)
+                    .to_owned(),
+                ColumnDef::new(Documents::UpdatedAt)
+                    .timestamp_with_time_zone()
+                    .to_owned(),
+            ],
+        )
+        .await?;
         manager
             .create_index(
                 Index::create()
@@ -79,6 +76,7 @@ impl MigrationTrait for Migration {
                     .table(Documents::Table)
                     .col(Documents::ExternalId)
                     .unique()
+                    .if_not_exists()
                     .to_owned(),
             )
             .await?;
@@ -87,35 +85,29 @@ impl MigrationTrait for Migration {
                 Query::update()
                     .table(Documents::Table)
                     .value(Documents::ContentSha256, Expr::col(Documents::ContentHash))
+                    .and_where(Expr::col(Documents::ContentSha256).is_null())
                     .to_owned(),
             )
             .await?;
-        for column in [
-            ColumnDef::new(Chunks::Headings).json().to_owned(),
-            ColumnDef::new(Chunks::Page).integer().to_owned(),
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Chunks::Table)
-                        .add_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(PendingWrites::Table)
-                    .add_column(
-                        ColumnDef::new(PendingWrites::Replacing)
-                            .boolean()
-                            .not_null()
-                            .default(false),
-                    )
-                    .to_owned(),
-            )
-            .await
+        add_columns(
+            manager,
+            Chunks::Table,
+            [
+                ColumnDef::new(Chunks::Headings).json().to_owned(),
+                ColumnDef::new(Chunks::Page).integer().to_owned(),
+            ],
+        )
+        .await?;
+        add_columns(
+            manager,
+            PendingWrites::Table,
+            [ColumnDef::new(PendingWrites::Replacing)
+                .boolean()
+                .not_null()
+                .default(false)
+                .to_owned()],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -161,4 +153,28 @@ impl MigrationTrait for Migration {
             )
             .await
     }
+}
+
+/// Adds the columns `table` lacks, one statement each (SQLite's ALTER TABLE adds one at a time).
+async fn add_columns<T: Iden + Copy + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    columns: impl IntoIterator<Item = ColumnDef>,
+) -> Result<(), DbErr> {
+    let table_name = table.to_string();
+    for mut column in columns {
+        let name = column.get_column_name();
+        if manager.has_column(&table_name, &name).await? {
+            continue;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table)
+                    .add_column(&mut column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
 }

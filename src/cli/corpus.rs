@@ -132,10 +132,14 @@ impl Corpus {
                 let mut readable = Vec::with_capacity(submissions.len());
                 let mut positions = Vec::with_capacity(submissions.len());
                 for (position, submission) in submissions.into_iter().enumerate() {
-                    let request =
-                        ingest::from_bytes(submission.bytes, submission.format, submission.fields)
-                            .await
-                            .and_then(|request| ingest::validate(request, limits));
+                    let request = ingest::from_bytes(
+                        submission.bytes,
+                        submission.format,
+                        submission.fields,
+                        limits,
+                    )
+                    .await
+                    .and_then(|request| ingest::validate(request, limits));
                     match request {
                         Ok(request) => {
                             readable.push(request);
@@ -184,15 +188,21 @@ impl Corpus {
                             })?;
                     for (offset, result) in results.iter().enumerate() {
                         let position = start + offset;
-                        if let Some(error) = result["error"]["message"].as_str() {
-                            if result["error"]["code"] == "NOT_REACHED" {
-                                return Err(IngestFailure {
-                                    index: position,
-                                    error: anyhow!("the server stopped the batch before this file"),
-                                });
+                        if let Some(message) = result["error"]["message"].as_str() {
+                            match result["error"]["code"].as_str() {
+                                // This file cannot be read: reported, and the rest go on.
+                                Some("BAD_INPUT") => {
+                                    on_done(position, Done::Unreadable(message.to_owned()));
+                                    continue;
+                                }
+                                // Storing it failed: the server stopped the batch here.
+                                code => {
+                                    return Err(IngestFailure {
+                                        index: position,
+                                        error: anyhow!("{}: {message}", code.unwrap_or("ERROR")),
+                                    });
+                                }
                             }
-                            on_done(position, Done::Unreadable(error.to_owned()));
-                            continue;
                         }
                         let result = &result["result"];
                         let count = |field: &str| result[field].as_u64().unwrap_or(0) as usize;

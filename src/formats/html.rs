@@ -36,12 +36,100 @@ static CONVERTER: LazyLock<HtmlToMarkdown> = LazyLock::new(|| {
         .build()
 });
 
+/// Nesting beyond this is refused (real pages stay far below it).
+const MAX_DEPTH: usize = 256;
+
+/// Elements that never hold children, and those whose end tag may be left out (the parser
+/// closes them itself): neither deepens a page, so the lexical count skips them.
+const FLAT: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rt", "rp", "thead",
+    "tbody", "tfoot", "colgroup", "caption",
+];
+
+/// Elements whose content is text, not tags (skipped to their end tag).
+const RAW_TEXT: &[&str] = &["script", "style", "textarea", "title", "xmp", "noscript"];
+
+/// Where `</name` (any case) next starts at or after `from`; the end when it does not.
+fn close_tag(bytes: &[u8], from: usize, name: &[u8]) -> usize {
+    let mut at = from;
+    while let Some(offset) = bytes[at..].windows(2).position(|pair| pair == b"</") {
+        let start = at + offset;
+        let candidate = &bytes[start + 2..];
+        if candidate.len() >= name.len() && candidate[..name.len()].eq_ignore_ascii_case(name) {
+            return start;
+        }
+        at = start + 2;
+    }
+    bytes.len()
+}
+
+/// An estimate of the deepest nesting from the tags alone: open tags less close tags, leaving
+/// out [`FLAT`] elements, comments and the content of [`RAW_TEXT`] elements. Cheap and linear;
+/// the tree is checked exactly after parsing.
+fn lexical_depth(html: &str) -> usize {
+    let bytes = html.as_bytes();
+    let lower = |range: std::ops::Range<usize>| html[range].to_ascii_lowercase();
+    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
+    while let Some(offset) = bytes[at..].iter().position(|&b| b == b'<') {
+        at += offset + 1;
+        if html[at..].starts_with("!--") {
+            at = html[at..]
+                .find("-->")
+                .map_or(bytes.len(), |end| at + end + 3);
+            continue;
+        }
+        let closing = bytes.get(at) == Some(&b'/');
+        let name_start = at + usize::from(closing);
+        let name_end = name_start
+            + bytes[name_start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+                .count();
+        if name_end == name_start {
+            continue;
+        }
+        let name = lower(name_start..name_end);
+        let tag_end = html[name_end..]
+            .find('>')
+            .map_or(bytes.len(), |end| name_end + end);
+        at = tag_end;
+        if FLAT.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !html[name_end..tag_end].ends_with('/') {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if RAW_TEXT.contains(&name.as_str()) {
+                at = close_tag(bytes, tag_end, name.as_bytes());
+            }
+        }
+    }
+    deepest
+}
+
 pub fn extract(html: &str) -> Result<Extracted, FormatError> {
+    let too_deep = || FormatError::Unreadable {
+        format: "HTML",
+        reason: format!("elements are nested more than {MAX_DEPTH} deep"),
+    };
+    // The parser's cost grows with nesting depth times length: absurd nesting is refused
+    // before parsing, from a lexical count.
+    if lexical_depth(html) > MAX_DEPTH {
+        return Err(too_deep());
+    }
     let unreadable = |err: std::io::Error| FormatError::Unreadable {
         format: "HTML",
         reason: err.to_string(),
     };
     let tree = CONVERTER.html_to_tree(html).map_err(unreadable)?;
+    // The conversion walks the tree recursively: a page nested deeper than any real one would
+    // overflow the stack (an abort, not a panic), so it is refused first.
+    if deeper_than(&tree, MAX_DEPTH) {
+        return Err(too_deep());
+    }
     let title = find(&tree, "title")
         .map(|node| {
             text_of(&node)
@@ -59,6 +147,20 @@ pub fn extract(html: &str) -> Result<Extracted, FormatError> {
         },
         title,
     })
+}
+
+/// Whether any node lies more than `limit` levels below `root` (walked without recursion).
+fn deeper_than(root: &Rc<Node>, limit: usize) -> bool {
+    let mut pending = vec![(Rc::clone(root), 0)];
+    while let Some((node, depth)) = pending.pop() {
+        if depth > limit {
+            return true;
+        }
+        for child in node.children.borrow().iter() {
+            pending.push((Rc::clone(child), depth + 1));
+        }
+    }
+    false
 }
 
 fn tag_of(node: &Node) -> Option<&str> {
@@ -108,6 +210,22 @@ fn parent_of(node: &Node) -> Option<Rc<Node>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_nesting_is_refused_before_parsing() {
+        let page = "<div>".repeat(100_000);
+        let err = extract(&page).expect_err("refused");
+        assert!(err.to_string().contains("nested more than"), "{err}");
+    }
+
+    #[test]
+    fn the_lexical_depth_ignores_what_does_not_nest() {
+        let page = "<html><body><!-- <div><div> --><ul><li>a<li>b</ul><p>x<p>y<br>\
+            <script>if (a<b && c<d) {}</script><div><span>z</span></div></body></html>";
+        assert_eq!(lexical_depth(page), 4);
+        let list = "<ul>".to_owned() + &"<li>item".repeat(10_000) + "</ul>";
+        assert!(extract(&list).is_ok(), "a long list is not deep");
+    }
 
     #[test]
     fn readable_text_without_chrome() {

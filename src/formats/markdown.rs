@@ -14,9 +14,13 @@ impl Outline {
     pub fn of(text: &str) -> Outline {
         let mut sections = Vec::new();
         let mut path: Vec<(HeadingLevel, String)> = Vec::new();
+        // Characters before byte `counted.0`, counted once, forward only (events come in order).
+        let mut counted = (0usize, 0usize);
         // Inside a heading: its level, start (bytes) and text so far.
         let mut open: Option<(HeadingLevel, usize, String)> = None;
-        for (event, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
+        // The options text-splitter's Markdown splitter parses with, so that both see the same
+        // headings (front matter is not a heading, `{#id}` is not heading text).
+        for (event, range) in Parser::new_ext(text, Options::all()).into_offset_iter() {
             match event {
                 Event::Start(Tag::Heading { level, .. }) => {
                     open = Some((level, range.start, String::new()));
@@ -37,7 +41,8 @@ impl Outline {
                             path.pop();
                         }
                         path.push((level, heading.trim().to_owned()));
-                        let offset = text[..start].chars().count();
+                        counted = (start, counted.1 + text[counted.0..start].chars().count());
+                        let offset = counted.1;
                         sections.push((offset, path.iter().map(|(_, h)| h.clone()).collect()));
                     }
                 }
@@ -73,6 +78,21 @@ mod tests {
         assert_eq!(at("apt"), ["Guide", "Install it", "Linux"]);
         assert_eq!(at("run"), ["Guide", "Use"]);
         assert_eq!(at("# Next"), ["Next"]);
+    }
+
+    #[test]
+    fn front_matter_and_heading_attributes_are_not_heading_text() {
+        let text = "---\ntitle: x\n---\n\n# Start {#start}\n\nbody";
+        let outline = Outline::of(text);
+        let at = text[..text.find("body").unwrap()].chars().count();
+        assert_eq!(outline.path_at(at), ["Start"]);
+    }
+
+    #[test]
+    fn many_headings_are_counted_in_linear_time() {
+        let text = "#\n".repeat(200_000);
+        let outline = Outline::of(&text);
+        assert_eq!(outline.path_at(text.chars().count()).len(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::access::{RoleGuard, spend};
 use super::errors::ApiResult;
 use super::reports::{CacheNamespace, ClearedNamespace};
 use super::types::{DocumentRef, IngestInput, IngestResult};
-use super::uploads::{FileError, FileErrorCode, FileIngestResult, FileInput, read_upload};
+use super::uploads::{FileIngestResult, FileInput, file_results, read_upload};
 use crate::auth::Role;
 use crate::error::Error;
 use crate::ingest::{self, IngestRequest};
@@ -19,27 +19,18 @@ pub struct Mutation;
 impl Mutation {
     /// Chunks, embeds and stores a document, all or nothing. Identical content is stored once:
     /// the existing document comes back with `deduplicated: true`. With an `externalId` that is
-    /// already stored, replaces that document instead (`status: UPDATED`, or `UNCHANGED`). Needs the writer role when
-    /// keys are configured; spends 1 from the `ingest` budget.
+    /// already stored, replaces that document instead (`status: UPDATED`, or `UNCHANGED`).
+    /// Needs the writer role when keys are configured; spends 1 from the `ingest` budget.
     async fn ingest_document(
         &self,
         ctx: &Context<'_>,
         input: IngestInput,
     ) -> ApiResult<IngestResult> {
         let services = ctx.data_unchecked::<Services>();
-        let request = ingest::validate(input.into_request().await?, &services.config.limits)?;
+        let limits = &services.config.limits;
+        let request = ingest::validate(input.into_request(limits).await?, limits)?;
         spend(ctx, BudgetKind::Ingest, 1).await?;
-        let context = services.ingest_context();
-        let mut outcomes = ingest::detached(async move {
-            ingest::ingest_in_order(&context, vec![request], None, |_| {}).await
-        })
-        .await?;
-        let outcome = outcomes.pop().ok_or_else(|| {
-            Error::internal(anyhow::anyhow!(
-                "an ingest of one document returned no outcome"
-            ))
-        })?;
-        Ok(outcome.into())
+        store_one(services, request).await
     }
 
     /// Ingests several documents in order, each all or nothing. Every input is validated before
@@ -57,18 +48,14 @@ impl Mutation {
         for (i, input) in inputs.into_iter().enumerate() {
             requests.push(
                 input
-                    .into_request()
+                    .into_request(&services.config.limits)
                     .await
                     .map_err(|err| ingest::naming_input(i, err))?,
             );
         }
         let requests = ingest::validate_batch(requests, &services.config.limits)?;
         spend(ctx, BudgetKind::Ingest, requests.len()).await?;
-        let context = services.ingest_context();
-        let outcomes = ingest::detached(async move {
-            ingest::ingest_in_order(&context, requests, batch_id, |_| {}).await
-        })
-        .await?;
+        let outcomes = store_in_order(services, requests, batch_id).await?;
         Ok(outcomes.into_iter().map(Into::into).collect())
     }
 
@@ -93,15 +80,7 @@ impl Mutation {
         )
         .await;
         let request = request?;
-        let context = services.ingest_context();
-        let mut outcomes = ingest::detached(async move {
-            ingest::ingest_in_order(&context, vec![request], None, |_| {}).await
-        })
-        .await?;
-        let outcome = outcomes.pop().ok_or_else(|| {
-            Error::internal(anyhow::anyhow!("an ingest of one file returned no outcome"))
-        })?;
-        Ok(outcome.into())
+        store_one(services, request).await
     }
 
     /// Ingests uploaded files in order, each all or nothing, with `inputs[i]` for `files[i]`
@@ -141,50 +120,30 @@ impl Mutation {
         for (file, input) in files.iter().zip(inputs) {
             read.push(read_upload(ctx, file, input, limits).await);
         }
-        let readable: Vec<IngestRequest> = read
-            .iter_mut()
-            .filter_map(|(_, request)| match request {
-                Ok(request) => Some(std::mem::take(request)),
-                Err(_) => None,
-            })
-            .collect();
-        let mut outcomes = Vec::new().into_iter();
-        if !readable.is_empty() {
+        let mut readable = Vec::with_capacity(read.len());
+        let mut entries = Vec::with_capacity(read.len());
+        for (filename, request) in read {
+            match request {
+                Ok(request) => {
+                    readable.push(request);
+                    entries.push((filename, None));
+                }
+                Err(err) => entries.push((filename, Some(err))),
+            }
+        }
+        let batch = if readable.is_empty() {
+            ingest::BatchOutcome {
+                stored: Vec::new(),
+                failure: None,
+            }
+        } else {
             let context = services.ingest_context();
-            outcomes = ingest::detached(async move {
-                ingest::ingest_in_order(&context, readable, batch_id, |_| {}).await
+            ingest::detached(async move {
+                Ok(ingest::ingest_until_failure(&context, readable, batch_id, |_| {}).await)
             })
             .await?
-            .into_iter();
-        }
-        Ok(read
-            .into_iter()
-            .map(|(filename, request)| match request {
-                Ok(_) => match outcomes.next() {
-                    Some(outcome) => FileIngestResult {
-                        filename,
-                        result: Some(outcome.into()),
-                        error: None,
-                    },
-                    None => FileIngestResult {
-                        filename,
-                        result: None,
-                        error: Some(FileError {
-                            code: FileErrorCode::NotReached,
-                            message: "the batch stopped before this file".into(),
-                        }),
-                    },
-                },
-                Err(err) => FileIngestResult {
-                    filename,
-                    result: None,
-                    error: Some(FileError {
-                        code: FileErrorCode::BadInput,
-                        message: err.to_string(),
-                    }),
-                },
-            })
-            .collect())
+        };
+        Ok(file_results(entries, batch))
     }
 
     /// Empties one cache namespace, or all of them, in both levels (Redis with SCAN + UNLINK).
@@ -237,4 +196,31 @@ impl Mutation {
             Err(Error::not_found(format!("no document with id {id}")).into())
         }
     }
+}
+
+/// Stores validated requests in order (`ingest::ingest_in_order`) on a task of their own, so
+/// that a client going away does not cut a write short.
+async fn store_in_order(
+    services: &Services,
+    requests: Vec<IngestRequest>,
+    batch_id: Option<String>,
+) -> Result<Vec<ingest::IngestOutcome>, Error> {
+    let context = services.ingest_context();
+    ingest::detached(
+        async move { ingest::ingest_in_order(&context, requests, batch_id, |_| {}).await },
+    )
+    .await
+}
+
+/// Stores one validated request and answers with its result.
+async fn store_one(services: &Services, request: IngestRequest) -> ApiResult<IngestResult> {
+    let outcome = store_in_order(services, vec![request], None)
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            Error::internal(anyhow::anyhow!(
+                "an ingest of one document returned no outcome"
+            ))
+        })?;
+    Ok(outcome.into())
 }

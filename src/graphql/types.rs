@@ -389,9 +389,12 @@ pub enum DocumentFormat {
 
 impl IngestInput {
     /// The request, its content read as its `format`.
-    pub async fn into_request(self) -> Result<crate::ingest::IngestRequest, Error> {
+    pub async fn into_request(
+        self,
+        limits: &crate::config::Limits,
+    ) -> Result<crate::ingest::IngestRequest, Error> {
         let format = self.format.map(Into::into).unwrap_or_default();
-        crate::ingest::from_text(format, self.into()).await
+        crate::ingest::from_text(format, self.into(), limits).await
     }
 }
 

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::types::{DocumentFormat, IngestResult};
 use crate::config::Limits;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::formats::{Format, Layout};
-use crate::ingest::{self, IngestRequest};
+use crate::ingest::{self, BatchOutcome, IngestRequest};
 
 /// The fields of an uploaded document; all optional.
 #[derive(InputObject, Default)]
@@ -43,17 +43,95 @@ pub struct FileIngestResult {
 /// Why one file of a batch was not ingested.
 #[derive(SimpleObject)]
 pub struct FileError {
-    /// The error code, as `extensions.code` would carry it (`BAD_INPUT` for an unreadable or
+    /// The error's code, as `extensions.code` would carry it (`BAD_INPUT` for an unreadable or
     /// unsupported file).
     pub code: FileErrorCode,
     pub message: String,
 }
 
+/// The codes of `extensions.code`, and `NOT_REACHED`.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileErrorCode {
+    /// Unreadable, unsupported or over a limit: this file needs fixing.
     BadInput,
+    NotFound,
+    /// Another write changed the same document meanwhile; send the file again.
+    Conflict,
+    /// Storing it failed for a reason that may pass (a dependency); the batch stopped here.
+    Unavailable,
+    Unauthenticated,
+    Forbidden,
+    RateLimited,
+    /// Storing it failed on our side (logged); the batch stopped here.
+    Internal,
     /// The batch stopped before this file (an earlier one failed to store).
     NotReached,
+}
+
+impl From<ErrorCode> for FileErrorCode {
+    fn from(code: ErrorCode) -> Self {
+        match code {
+            ErrorCode::BadInput => FileErrorCode::BadInput,
+            ErrorCode::NotFound => FileErrorCode::NotFound,
+            ErrorCode::Conflict => FileErrorCode::Conflict,
+            ErrorCode::Unavailable => FileErrorCode::Unavailable,
+            ErrorCode::Unauthenticated => FileErrorCode::Unauthenticated,
+            ErrorCode::Forbidden => FileErrorCode::Forbidden,
+            ErrorCode::RateLimited => FileErrorCode::RateLimited,
+            ErrorCode::Internal => FileErrorCode::Internal,
+        }
+    }
+}
+
+/// Each file's entry, in order: its result; or the error that kept it from being read; or the
+/// storage error that stopped the batch at it; or `NOT_REACHED` for the readable files after.
+/// `files` holds each file's name and its read error (`None`: read, and in the batch).
+pub fn file_results(
+    files: Vec<(String, Option<Error>)>,
+    batch: BatchOutcome,
+) -> Vec<FileIngestResult> {
+    let mut stored = batch.stored.into_iter();
+    let mut position = 0;
+    let failed = |filename, err: &Error| FileIngestResult {
+        filename,
+        result: None,
+        error: Some(FileError {
+            code: err.code().into(),
+            message: err.to_string(),
+        }),
+    };
+    files
+        .into_iter()
+        .map(|(filename, read_error)| {
+            if let Some(err) = read_error {
+                return failed(filename, &err);
+            }
+            let at = position;
+            position += 1;
+            if let Some(outcome) = stored.next() {
+                return FileIngestResult {
+                    filename,
+                    result: Some(outcome.into()),
+                    error: None,
+                };
+            }
+            match &batch.failure {
+                Some((failed_at, err)) if *failed_at == at => {
+                    // Logged with its cause here: the entry carries only the code and message.
+                    tracing::warn!(file = %filename, error = ?err, "a file of an upload batch was not stored");
+                    failed(filename, err)
+                }
+                _ => FileIngestResult {
+                    filename,
+                    result: None,
+                    error: Some(FileError {
+                        code: FileErrorCode::NotReached,
+                        message: "the batch stopped before this file".into(),
+                    }),
+                },
+            }
+        })
+        .collect()
 }
 
 /// Reads an upload into a validated request. Errors name the file.
@@ -94,7 +172,8 @@ pub async fn read_upload(
             external_id: input.external_id,
             layout: Layout::default(),
         };
-        let mut request = ingest::from_bytes(upload.content.to_vec(), format, request).await?;
+        let mut request =
+            ingest::from_bytes(upload.content.to_vec(), format, request, limits).await?;
         if request.title.is_none() {
             request.title = stem;
         }

@@ -43,8 +43,31 @@ pub async fn ingest_in_order(
     ctx: &IngestContext,
     requests: Vec<IngestRequest>,
     batch_id: Option<String>,
-    mut on_event: impl FnMut(&IngestEvent) + Send,
+    on_event: impl FnMut(&IngestEvent) + Send,
 ) -> Result<Vec<IngestOutcome>> {
+    let batch = ingest_until_failure(ctx, requests, batch_id, on_event).await;
+    match batch.failure {
+        Some((_, err)) => Err(err),
+        None => Ok(batch.stored),
+    }
+}
+
+/// What a batch stored before it stopped, and why it stopped.
+pub struct BatchOutcome {
+    /// The outcomes of the requests before the failure (all of them without one), in order.
+    pub stored: Vec<IngestOutcome>,
+    /// The position of the request that failed, and its error.
+    pub failure: Option<(usize, Error)>,
+}
+
+/// [`ingest_in_order`], keeping what was stored when a request fails (for callers that report
+/// per document).
+pub async fn ingest_until_failure(
+    ctx: &IngestContext,
+    requests: Vec<IngestRequest>,
+    batch_id: Option<String>,
+    mut on_event: impl FnMut(&IngestEvent) + Send,
+) -> BatchOutcome {
     let total = requests.len();
     let mut outcomes = Vec::with_capacity(total);
     for (index, request) in requests.into_iter().enumerate() {
@@ -68,9 +91,20 @@ pub async fn ingest_in_order(
         };
         on_event(&event);
         ctx.events.publish(event);
-        outcomes.push(result?);
+        match result {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => {
+                return BatchOutcome {
+                    stored: outcomes,
+                    failure: Some((index, err)),
+                };
+            }
+        }
     }
-    Ok(outcomes)
+    BatchOutcome {
+        stored: outcomes,
+        failure: None,
+    }
 }
 
 /// Runs a write on its own task and waits for it. If the caller goes away (a client

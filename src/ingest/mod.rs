@@ -10,7 +10,9 @@ mod replace;
 mod source;
 mod validate;
 
-pub use batch::{detached, ingest_in_order, naming_input, validate_batch};
+pub use batch::{
+    BatchOutcome, detached, ingest_in_order, ingest_until_failure, naming_input, validate_batch,
+};
 pub use chunker::{Chunker, TextChunk};
 pub use events::{IngestEvent, IngestEvents, IngestStatus};
 pub use keywords::{
@@ -22,6 +24,7 @@ pub use recovery::{recover_interrupted_writes, spawn_periodic_recovery};
 pub use source::{from_bytes, from_text};
 pub use validate::validate;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::cache::CorpusGeneration;
@@ -46,41 +49,112 @@ pub struct IngestContext {
     pub in_flight: InFlightWrites,
 }
 
-/// The documents this process is writing or deleting at the moment. Recovery skips them: a
-/// write's pending record may be older than the grace period while the write still runs.
-/// A std mutex: held for a hash-set insert or lookup, never across an await.
+/// The documents this process is writing or deleting at the moment, each behind a lock of its
+/// own: writes of one document (two updates, an update and a delete) run one after the other,
+/// and recovery leaves a locked document alone (its pending record may be older than the grace
+/// period while the write still runs). Across replicas, the revision check and PostgreSQL's
+/// row locks keep writes apart.
+///
+/// A std mutex guards the map: held for a lookup, never across an await.
 #[derive(Clone, Default)]
-pub struct InFlightWrites(Arc<std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>>);
+pub struct InFlightWrites(Arc<std::sync::Mutex<HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>>);
 
 impl InFlightWrites {
-    /// Marks `document_id` as being written until the returned guard is dropped.
-    pub fn enter(&self, document_id: uuid::Uuid) -> InFlightGuard {
-        self.lock().insert(document_id);
+    /// Waits until no other write of `document_id` runs here, and holds it until the returned
+    /// guard is dropped.
+    pub async fn enter(&self, document_id: uuid::Uuid) -> InFlightGuard {
+        let lock = Arc::clone(self.map().entry(document_id).or_default());
+        let held = lock.lock_owned().await;
         InFlightGuard {
             writes: self.clone(),
             document_id,
+            held: Some(held),
         }
     }
 
-    pub fn contains(&self, document_id: uuid::Uuid) -> bool {
-        self.lock().contains(&document_id)
+    /// Holds `document_id` if no write of it runs here; `None` if one does (recovery skips it).
+    pub fn try_enter(&self, document_id: uuid::Uuid) -> Option<InFlightGuard> {
+        let lock = Arc::clone(self.map().entry(document_id).or_default());
+        match lock.try_lock_owned() {
+            Ok(held) => Some(InFlightGuard {
+                writes: self.clone(),
+                document_id,
+                held: Some(held),
+            }),
+            Err(_) => {
+                self.release(document_id);
+                None
+            }
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<uuid::Uuid>> {
+    /// Whether a write of `document_id` runs here (or waits to).
+    pub fn contains(&self, document_id: uuid::Uuid) -> bool {
+        self.map().contains_key(&document_id)
+    }
+
+    /// Forgets the document's lock when nobody holds or awaits it any more.
+    fn release(&self, document_id: uuid::Uuid) {
+        let mut map = self.map();
+        if map
+            .get(&document_id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            map.remove(&document_id);
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// Removes its document from the in-flight set when the write ends, however it ends.
+/// Holds a document for one write; lets the next one in when dropped, however the write ends.
 pub struct InFlightGuard {
     writes: InFlightWrites,
     document_id: uuid::Uuid,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.writes.lock().remove(&self.document_id);
+        // Unlocked first, so that the lock's only remaining owner can be the map.
+        drop(self.held.take());
+        self.writes.release(self.document_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_of_one_document_take_turns_and_recovery_skips_them() {
+        let writes = InFlightWrites::default();
+        let id = uuid::Uuid::new_v4();
+        let first = writes.enter(id).await;
+        assert!(writes.contains(id));
+        assert!(
+            writes.try_enter(id).is_none(),
+            "recovery must skip a running write"
+        );
+        let waiting = {
+            let writes = writes.clone();
+            tokio::spawn(async move { writes.enter(id).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        drop(first);
+        let second = waiting.await.expect("the second write goes in");
+        assert!(writes.contains(id));
+        drop(second);
+        assert!(
+            !writes.contains(id),
+            "the lock is forgotten once nobody wants it"
+        );
+        assert!(writes.try_enter(id).is_some());
+        assert!(!writes.contains(id));
     }
 }

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -59,6 +60,40 @@ pub struct IngestOutcome {
     pub total_ms: f64,
 }
 
+/// Which version of a document a write makes.
+pub(super) struct Version {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub revision: u32,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl IngestRequest {
+    /// The document this request describes at `version` (its content goes separately).
+    pub(super) fn into_document(
+        self,
+        version: Version,
+        content_hash: String,
+        chunk_count: usize,
+    ) -> Document {
+        Document {
+            id: version.id,
+            title: self.title,
+            source: self.source,
+            doc_type: self.doc_type,
+            author: self.author,
+            tags: self.tags,
+            metadata: self.metadata,
+            content_hash,
+            chunk_count,
+            created_at: version.created_at,
+            external_id: self.external_id,
+            revision: version.revision,
+            updated_at: version.updated_at,
+        }
+    }
+}
+
 /// SHA-256 of the exact bytes, hex-encoded: the identity used for deduplication.
 pub fn content_hash(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))
@@ -84,13 +119,15 @@ pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<Inges
         };
     };
     if let Some(existing) = ctx.store.find_by_external_id(&external_id).await? {
-        return super::replace::replace(ctx, existing, request, hash, started).await;
+        return super::replace::replace(ctx, existing.id, request, hash, started).await;
     }
     match insert(ctx, request.clone(), hash.clone(), started).await? {
         Some(outcome) => Ok(outcome),
         // A concurrent ingest stored this external id first: ours replaces it.
         None => match ctx.store.find_by_external_id(&external_id).await? {
-            Some(existing) => super::replace::replace(ctx, existing, request, hash, started).await,
+            Some(existing) => {
+                super::replace::replace(ctx, existing.id, request, hash, started).await
+            }
             None => Err(Error::conflict(format!(
                 "the document with externalId {external_id} changed while it was being \
                  ingested; send it again"
@@ -202,7 +239,9 @@ async fn insert(
     started: Instant,
 ) -> Result<Option<IngestOutcome>> {
     ctx.disk.check_writable()?;
-    let prepared = prepare(ctx, request.content, request.layout).await?;
+    let mut request = request;
+    let content = std::mem::take(&mut request.content);
+    let prepared = prepare(ctx, content, request.layout.clone()).await?;
 
     let embedding_started = Instant::now();
     let vectors = ctx
@@ -219,21 +258,16 @@ async fn insert(
         .collect();
     let stored_chunks = prepared.stored_chunks(id, &ids);
     let Prepared { content, terms, .. } = prepared;
-    let document = Document {
-        id,
-        title: request.title,
-        source: request.source,
-        doc_type: request.doc_type,
-        author: request.author,
-        tags: request.tags,
-        metadata: request.metadata,
-        content_hash: hash,
-        chunk_count: stored_chunks.len(),
-        created_at: store::now(),
-        external_id: request.external_id,
-        revision: 1,
-        updated_at: None,
-    };
+    let document = request.into_document(
+        Version {
+            id,
+            created_at: store::now(),
+            revision: 1,
+            updated_at: None,
+        },
+        hash,
+        stored_chunks.len(),
+    );
     let points = points(&document, &stored_chunks, vectors, terms);
     let chunks_created = stored_chunks.len();
     let new = NewDocument {
@@ -243,7 +277,7 @@ async fn insert(
 
     // Committed before the index is touched; the rows' own transaction removes it. Left
     // behind by a crash, it tells recovery to remove the vectors written below.
-    let _writing = ctx.in_flight.enter(id);
+    let _writing = ctx.in_flight.enter(id).await;
     ctx.store.record_pending_write(id, false).await?;
     let pending = match ctx.store.begin_insert(new, stored_chunks).await {
         Ok(pending) => pending,
@@ -263,14 +297,20 @@ async fn insert(
         return Err(err.into());
     }
     crate::fault::point(crate::fault::AFTER_VECTOR_WRITE).await;
-    let generation = match pending.commit().await {
-        Ok(generation) => generation,
-        Err(err) => {
-            discard_vectors(ctx, id).await;
-            return Err(err.into());
-        }
-    };
-    ctx.generation.advanced(generation).await;
+    match pending.commit().await {
+        Ok(generation) => ctx.generation.advanced(generation).await,
+        // The COMMIT may have gone through before the error (a connection lost after it was
+        // sent): the rows tell.
+        Err(err) => match ctx.store.documents_by_ids(&[id]).await {
+            Ok(found) if found.contains_key(&id) => super::replace::refresh_generation(ctx).await,
+            Ok(_) => {
+                discard_vectors(ctx, id).await;
+                return Err(err.into());
+            }
+            // Unknown: the record stays, and recovery settles it.
+            Err(_) => return Err(err.into()),
+        },
+    }
     tracing::info!(document = %id, chunks = chunks_created, embedding_ms, "document ingested");
     Ok(Some(IngestOutcome {
         document,
@@ -310,12 +350,13 @@ pub(super) async fn forget_pending_write(ctx: &IngestContext, id: Uuid) {
 /// Vectors go first: if the row delete then fails, a retry finishes the job, whereas rows
 /// deleted first would leave orphan vectors that nothing points at.
 pub async fn delete_document(ctx: &IngestContext, id: Uuid) -> Result<bool> {
+    // After any write of the document running here, never beside it.
+    let _deleting = ctx.in_flight.enter(id).await;
     if ctx.store.documents_by_ids(&[id]).await?.is_empty() {
         return Ok(false);
     }
     ctx.disk.check_writable()?;
     // A crash after the vectors go leaves this record; recovery then removes the rows too.
-    let _deleting = ctx.in_flight.enter(id);
     ctx.store.record_pending_write(id, false).await?;
     ctx.index.delete_document(id).await?;
     match ctx.store.delete_document(id).await? {

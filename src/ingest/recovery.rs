@@ -10,6 +10,8 @@
 //! committed chunks' are deleted (the new version's before the commit, the old one's after),
 //! then the record.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
@@ -33,9 +35,10 @@ pub async fn recover_interrupted_writes(
     let mut recovered = 0;
     for write in pending {
         let document_id = write.document_id;
-        if ctx.in_flight.contains(document_id) {
+        // Held until the record is settled: no write of the document starts meanwhile.
+        let Some(_holding) = ctx.in_flight.try_enter(document_id) else {
             continue;
-        }
+        };
         let Some(claim) = ctx
             .store
             .claim_pending_write(document_id, started_before)
@@ -82,7 +85,7 @@ pub async fn recover_interrupted_writes(
 
 /// Deletes the document's points that are not among its committed chunks.
 async fn stray_points(ctx: &IngestContext, document_id: uuid::Uuid) -> Result<()> {
-    let committed: std::collections::HashSet<uuid::Uuid> = ctx
+    let committed: HashSet<uuid::Uuid> = ctx
         .store
         .chunks_of_documents(&[document_id])
         .await?
@@ -91,12 +94,21 @@ async fn stray_points(ctx: &IngestContext, document_id: uuid::Uuid) -> Result<()
         .into_iter()
         .map(|chunk| chunk.id)
         .collect();
+    remove_points_except(ctx, document_id, &committed).await
+}
+
+/// Deletes every point of the document but those in `keep`.
+pub(super) async fn remove_points_except(
+    ctx: &IngestContext,
+    document_id: uuid::Uuid,
+    keep: &HashSet<uuid::Uuid>,
+) -> Result<()> {
     let stray: Vec<uuid::Uuid> = ctx
         .index
         .document_points(document_id)
         .await?
         .into_iter()
-        .filter(|id| !committed.contains(id))
+        .filter(|id| !keep.contains(id))
         .collect();
     Ok(ctx.index.delete_points(stray).await?)
 }

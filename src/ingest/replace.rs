@@ -8,7 +8,7 @@
 //! committed and removes the points that are not its chunks' (the new ones before the commit,
 //! the old ones after), instead of removing the document.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use uuid::Uuid;
@@ -16,9 +16,10 @@ use uuid::Uuid;
 use super::IngestContext;
 use super::events::IngestStatus;
 use super::pipeline::{
-    IngestOutcome, IngestRequest, Prepared, elapsed_ms, forget_pending_write, points, prepare,
-    untouched,
+    IngestOutcome, IngestRequest, Prepared, Version, elapsed_ms, forget_pending_write, points,
+    prepare, untouched,
 };
+use super::recovery::remove_points_except;
 use crate::error::{Error, Result};
 use crate::store::{self, Document, NewDocument, ReplaceError};
 
@@ -26,17 +27,31 @@ use crate::store::{self, Document, NewDocument, ReplaceError};
 /// content and every field are as stored.
 pub async fn replace(
     ctx: &IngestContext,
-    existing: Document,
+    id: Uuid,
     request: IngestRequest,
     hash: String,
     started: Instant,
 ) -> Result<IngestOutcome> {
+    // One write of a document at a time here; the version replaced is read under that lock, so
+    // a second update waiting behind the first replaces the first one's result.
+    let _writing = ctx.in_flight.enter(id).await;
+    let existing = ctx
+        .store
+        .documents_by_ids(&[id])
+        .await?
+        .remove(&id)
+        .ok_or_else(|| {
+            Error::conflict(format!(
+                "document {id} was deleted while it was being replaced; send it again"
+            ))
+        })?;
     if existing.content_hash == hash && same_fields(&existing, &request) {
         return Ok(untouched(existing, IngestStatus::Unchanged, started));
     }
     ctx.disk.check_writable()?;
-    let id = existing.id;
-    let prepared = prepare(ctx, request.content, request.layout).await?;
+    let mut request = request;
+    let content = std::mem::take(&mut request.content);
+    let prepared = prepare(ctx, content, request.layout.clone()).await?;
     let chunks = &prepared.chunks;
 
     // Vectors of the old chunks whose text recurs, by text.
@@ -46,7 +61,6 @@ pub async fn replace(
         .await?
         .remove(&id)
         .unwrap_or_default();
-    let old_ids: Vec<Uuid> = old_chunks.iter().map(|c| c.id).collect();
     let old_by_text: HashMap<&str, Uuid> = old_chunks
         .iter()
         .map(|c| (c.content.as_str(), c.id))
@@ -93,21 +107,16 @@ pub async fn replace(
     let new_ids: Vec<Uuid> = chunks.iter().map(|_| Uuid::new_v4()).collect();
     let stored = prepared.stored_chunks(id, &new_ids);
     let Prepared { content, terms, .. } = prepared;
-    let document = Document {
-        id,
-        title: request.title,
-        source: request.source,
-        doc_type: request.doc_type,
-        author: request.author,
-        tags: request.tags,
-        metadata: request.metadata,
-        content_hash: hash,
-        chunk_count: stored.len(),
-        created_at: existing.created_at,
-        external_id: request.external_id,
-        revision: existing.revision + 1,
-        updated_at: Some(store::now()),
-    };
+    let document = request.into_document(
+        Version {
+            id,
+            created_at: existing.created_at,
+            revision: existing.revision + 1,
+            updated_at: Some(store::now()),
+        },
+        hash,
+        stored.len(),
+    );
     let points = points(&document, &stored, vectors, terms);
     let chunks_created = stored.len();
     let new = NewDocument {
@@ -115,7 +124,6 @@ pub async fn replace(
         content,
     };
 
-    let _writing = ctx.in_flight.enter(id);
     ctx.store.record_pending_write(id, true).await?;
     let pending = match ctx.store.begin_replace(new, stored).await {
         Ok(pending) => pending,
@@ -135,17 +143,32 @@ pub async fn replace(
         return Err(err.into());
     }
     crate::fault::point(crate::fault::REPLACE_AFTER_VECTOR_WRITE).await;
-    let generation = match pending.commit().await {
-        Ok(generation) => generation,
-        Err(err) => {
-            discard_points(ctx, id, new_ids).await;
-            return Err(err.into());
-        }
-    };
-    ctx.generation.advanced(generation).await;
+    match pending.commit().await {
+        Ok(generation) => ctx.generation.advanced(generation).await,
+        // The COMMIT may have gone through before the error (a connection lost after it was
+        // sent): the stored revision tells which version stands.
+        Err(err) => match committed(ctx, id, document.revision).await {
+            Some(true) => refresh_generation(ctx).await,
+            Some(false) => {
+                discard_points(ctx, id, new_ids).await;
+                return Err(err.into());
+            }
+            // Unknown: the record stays, and recovery keeps whichever version committed.
+            None => return Err(err.into()),
+        },
+    }
     crate::fault::point(crate::fault::REPLACE_AFTER_COMMIT).await;
-    // The old version's points, now that nothing refers to them.
-    discard_points(ctx, id, old_ids).await;
+    // The old version's points (and any an earlier, interrupted attempt left), now that
+    // nothing refers to them.
+    let keep: HashSet<Uuid> = new_ids.into_iter().collect();
+    match remove_points_except(ctx, id, &keep).await {
+        Ok(()) => forget_pending_write(ctx, id).await,
+        Err(err) => tracing::error!(
+            document = %id,
+            error = %err,
+            "cannot remove the points of a replaced version; recovery will retry"
+        ),
+    }
     tracing::info!(
         document = %id,
         revision = document.revision,
@@ -165,6 +188,21 @@ pub async fn replace(
     })
 }
 
+/// Whether the document is stored at `revision`; `None` when the store cannot say.
+async fn committed(ctx: &IngestContext, id: Uuid, revision: u32) -> Option<bool> {
+    let found = ctx.store.documents_by_ids(&[id]).await.ok()?;
+    Some(found.get(&id).is_some_and(|doc| doc.revision == revision))
+}
+
+/// Brings this process's corpus generation up to the store's (after a commit whose answer was
+/// lost).
+pub(super) async fn refresh_generation(ctx: &IngestContext) {
+    match ctx.store.generation().await {
+        Ok(generation) => ctx.generation.advanced(generation).await,
+        Err(err) => tracing::warn!(error = %err, "cannot read the corpus generation"),
+    }
+}
+
 /// Whether the request's fields are those stored (the content is compared by hash).
 fn same_fields(existing: &Document, request: &IngestRequest) -> bool {
     existing.title == request.title
@@ -175,9 +213,9 @@ fn same_fields(existing: &Document, request: &IngestRequest) -> bool {
         && existing.metadata == request.metadata
 }
 
-/// Removes points a replacement no longer needs, then its pending record. Failing leaves the
+/// Removes the points of a replacement that failed, then its pending record. Failing leaves the
 /// record, and recovery removes whatever points are not the committed version's; logged, not
-/// raised (the replacement itself has succeeded or already failed).
+/// raised (the replacement has already failed).
 async fn discard_points(ctx: &IngestContext, id: Uuid, points: Vec<Uuid>) {
     match ctx.index.delete_points(points).await {
         Ok(()) => forget_pending_write(ctx, id).await,

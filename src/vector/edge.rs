@@ -53,11 +53,12 @@ struct Inner {
     /// Serialises writes, flushes and optimisation (see the module comment). A std mutex: it is
     /// only taken on blocking threads.
     write_gate: Mutex<()>,
-    /// Dropped after `shard` (fields drop after `Drop::drop`): tells [`Released`] waiters that
-    /// the files and the WAL lock are free.
-    _released: tokio::sync::watch::Sender<()>,
-    /// The directory lock ([`lock_directory`]); released when the file closes, after `shard`.
+    /// The directory lock ([`lock_directory`]); released when the file closes, after `shard`
+    /// (fields drop after `Drop::drop`, in this order).
     _lock: std::fs::File,
+    /// Dropped last: tells [`Released`] waiters that the files, the WAL lock and the directory
+    /// lock are all free.
+    _released: tokio::sync::watch::Sender<()>,
 }
 
 pub struct EdgeIndex {
@@ -169,8 +170,8 @@ impl EdgeIndex {
             inner: Arc::new(Inner {
                 shard: ManuallyDrop::new(shard),
                 write_gate: Mutex::new(()),
-                _released: tokio::sync::watch::Sender::new(()),
                 _lock: lock,
+                _released: tokio::sync::watch::Sender::new(()),
             }),
             path: dir.to_path_buf(),
             written: Arc::new(Notify::new()),

@@ -88,3 +88,46 @@ impl Embedder for FlakyEmbedder {
         self.inner.embed(texts).await
     }
 }
+
+/// An app on `backend` whose index (the backend's real one, embedded or Qdrant) and model are
+/// wrapped in fault switches, both off: a test turns one on where it wants the failure.
+pub async fn spawn_with_faults(
+    backend: crate::helpers::Backend,
+) -> (crate::helpers::TestApp, Arc<FlakyIndex>, Arc<FlakyEmbedder>) {
+    use crate::helpers::{TestApp, shared_embedder};
+    use selfrag::app::Overrides;
+    use selfrag::vector::IndexIdentity;
+
+    let index_slot: Arc<std::sync::Mutex<Option<Arc<FlakyIndex>>>> = Arc::default();
+    let slot = Arc::clone(&index_slot);
+    let embedder = Arc::new(FlakyEmbedder {
+        inner: shared_embedder(),
+        fail: AtomicBool::new(false),
+    });
+    let injected = Arc::clone(&embedder);
+    let app = TestApp::spawn_custom(
+        backend,
+        |_| {},
+        move |config| {
+            let identity = IndexIdentity::from(shared_embedder().model());
+            let (real, _background) = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current()
+                    .block_on(selfrag::app::open_index(config, identity))
+            })
+            .expect("real index");
+            let flaky = Arc::new(FlakyIndex {
+                inner: real,
+                fail_upserts: AtomicBool::new(false),
+            });
+            *slot.lock().expect("slot") = Some(Arc::clone(&flaky));
+            Overrides {
+                index: Some(flaky as Arc<dyn VectorIndex>),
+                embedder: Some(injected),
+                ..Overrides::default()
+            }
+        },
+    )
+    .await;
+    let index = index_slot.lock().expect("slot").clone().expect("index");
+    (app, index, embedder)
+}

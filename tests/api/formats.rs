@@ -234,6 +234,49 @@ async fn an_upload_batch_reports_unreadable_files_and_keeps_the_rest() {
     );
 }
 
+/// When storing one file of a batch fails, the files stored before it keep their results, it
+/// carries the error's code, and the files after it are `NOT_REACHED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_failure_in_an_upload_batch_is_reported_at_its_file() {
+    let (app, flaky, _) = crate::faults::spawn_with_faults(Backend::Sqlite).await;
+    let query = "mutation($files: [Upload!]!) { ingestFiles(files: $files) {
+        filename result { status } error { code message }
+    } }";
+    let text = |words: &str| words.as_bytes().to_vec();
+    let stored = upload(
+        &app,
+        query,
+        json!({ "files": [null] }),
+        &[("first.txt", "text/plain", text("Storks fly south."))],
+    )
+    .await;
+    assert_eq!(
+        stored["data"]["ingestFiles"][0]["result"]["status"], "INGESTED",
+        "{stored:#}"
+    );
+    flaky
+        .fail_upserts
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let body = upload(
+        &app,
+        query,
+        json!({ "files": [null, null, null, null] }),
+        &[
+            ("again.txt", "text/plain", text("Storks fly south.")),
+            ("bad.bin", "application/octet-stream", vec![0, 1, 2]),
+            ("second.txt", "text/plain", text("Cranes dance in spring.")),
+            ("third.txt", "text/plain", text("Geese fly in a vee.")),
+        ],
+    )
+    .await;
+    let results = &body["data"]["ingestFiles"];
+    // Identical content is answered from the store, so the failing index is not touched.
+    assert_eq!(results[0]["result"]["status"], "DEDUPLICATED", "{body:#}");
+    assert_eq!(results[1]["error"]["code"], "BAD_INPUT", "{body:#}");
+    assert_eq!(results[2]["error"]["code"], "UNAVAILABLE", "{body:#}");
+    assert_eq!(results[3]["error"]["code"], "NOT_REACHED", "{body:#}");
+}
+
 on_every_backend!(
     markdown_chunks_carry_their_heading_path,
     html_gives_its_readable_text_and_its_title,

@@ -304,6 +304,16 @@ impl TestApp {
     }
 }
 
+/// `collectionStats { documents chunks vectors }`: whether rows and index agree.
+pub async fn collection_stats(app: &TestApp) -> Value {
+    app.data(
+        "{ collectionStats { documents chunks vectors } }",
+        Value::Null,
+    )
+    .await["collectionStats"]
+        .clone()
+}
+
 /// The first error's `extensions.code` of a GraphQL response.
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]

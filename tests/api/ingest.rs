@@ -1,14 +1,13 @@
 //! Ingest semantics: deduplication, atomicity, deletion, persistence, listing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use selfrag::app::Overrides;
-use selfrag::vector::{EdgeIndex, IndexIdentity, VectorIndex};
+use selfrag::vector::{EdgeIndex, IndexIdentity};
 use serde_json::{Value, json};
 
-use crate::faults::{FlakyEmbedder, FlakyIndex};
-use crate::helpers::{Backend, TestApp, error_code, shared_embedder};
+use crate::faults::spawn_with_faults;
+use crate::helpers::{Backend, TestApp, error_code};
 use crate::on_every_backend;
 
 const STATS: &str = "{ collectionStats { documents chunks vectors dimensions model } }";
@@ -70,32 +69,8 @@ async fn concurrent_ingests_of_the_same_content_store_it_once(backend: Backend) 
 }
 
 async fn a_failed_vector_write_leaves_nothing_behind(backend: Backend) {
-    let index_slot: Arc<std::sync::Mutex<Option<Arc<FlakyIndex>>>> = Arc::default();
-    let slot = Arc::clone(&index_slot);
-    let app = TestApp::spawn_custom(
-        backend,
-        |_| {},
-        move |config| {
-            // Whichever index the backend configures (embedded, or Qdrant).
-            let identity = IndexIdentity::from(shared_embedder().model());
-            let (real, _background) = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current()
-                    .block_on(selfrag::app::open_index(config, identity))
-            })
-            .expect("real index");
-            let flaky = Arc::new(FlakyIndex {
-                inner: real,
-                fail_upserts: AtomicBool::new(true),
-            });
-            *slot.lock().expect("slot") = Some(Arc::clone(&flaky));
-            Overrides {
-                index: Some(flaky as Arc<dyn VectorIndex>),
-                ..Overrides::default()
-            }
-        },
-    )
-    .await;
-    let flaky = index_slot.lock().expect("slot").clone().expect("index");
+    let (app, flaky, _) = spawn_with_faults(backend).await;
+    flaky.fail_upserts.store(true, Ordering::SeqCst);
     let content = "Coral polyps host algae that feed them through photosynthesis.\n\n".repeat(30);
     let body = app
         .graphql(
@@ -115,20 +90,8 @@ async fn a_failed_vector_write_leaves_nothing_behind(backend: Backend) {
 }
 
 async fn a_failed_embedding_leaves_nothing_behind(backend: Backend) {
-    let embedder = Arc::new(FlakyEmbedder {
-        inner: shared_embedder(),
-        fail: AtomicBool::new(true),
-    });
-    let injected = Arc::clone(&embedder);
-    let app = TestApp::spawn_custom(
-        backend,
-        |_| {},
-        move |_| Overrides {
-            embedder: Some(injected),
-            ..Overrides::default()
-        },
-    )
-    .await;
+    let (app, _, embedder) = spawn_with_faults(backend).await;
+    embedder.fail.store(true, Ordering::SeqCst);
     let body = app
         .graphql("mutation { ingestDocument(input: {content: \"Volcanoes vent magma.\"}) { deduplicated } }", Value::Null)
         .await;

@@ -9,20 +9,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, TestDatabase, error_code, model_config};
+use crate::helpers::{Backend, TestApp, TestDatabase, collection_stats, error_code, model_config};
 use crate::on_every_backend;
 
 const PARAGRAPH: &str = "Honeybees survive the winter by clustering around the queen and \
     shivering their flight muscles to make heat; the cluster loosens and tightens with the cold.";
-
-async fn stats(app: &TestApp) -> Value {
-    app.data(
-        "{ collectionStats { documents chunks vectors } }",
-        Value::Null,
-    )
-    .await["collectionStats"]
-        .clone()
-}
 
 /// A point in the index with no rows is skipped by search, and the page still fills from the
 /// points behind it.
@@ -62,14 +53,18 @@ async fn points_without_rows_never_take_a_result_slot(backend: Backend) {
 struct Child {
     process: std::process::Child,
     base_url: String,
+    marker: PathBuf,
 }
 
 impl Child {
-    fn serve(data_dir: &Path, database_url: Option<&str>, point: &str, marker: &Path) -> Child {
+    /// Starts the server on `data_dir` (and `database_url`), armed to stop at `point`, and
+    /// waits until it serves.
+    async fn serve(data_dir: &Path, database_url: Option<&str>, point: &str) -> Child {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let marker = data_dir.join("fault-reached");
         let model = model_config();
         let mut command = Command::new(env!("CARGO_BIN_EXE_selfrag"));
         command
@@ -78,7 +73,7 @@ impl Child {
             .env("SELFRAG_MODEL__DIR", &model.dir)
             .env("SELFRAG_MODEL__ONNXRUNTIME_LIB", &model.onnxruntime_lib)
             .env("SELFRAG_FAULT_POINT", point)
-            .env("SELFRAG_FAULT_MARKER", marker)
+            .env("SELFRAG_FAULT_MARKER", &marker)
             .env("RUST_LOG", "warn")
             .env_remove("SELFRAG_DATABASE_URL")
             .env_remove("SELFRAG_REDIS_URL")
@@ -88,10 +83,55 @@ impl Child {
         if let Some(url) = database_url {
             command.env("SELFRAG_DATABASE_URL", url);
         }
-        Child {
+        let child = Child {
             process: command.spawn().expect("selfrag starts"),
             base_url: format!("http://127.0.0.1:{port}"),
-        }
+            marker,
+        };
+        let client = reqwest::Client::new();
+        let ready = format!("{}/health/live", child.base_url);
+        wait_for("the child to serve", async || {
+            client
+                .get(&ready)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        child
+    }
+
+    /// Sends an ingest of `content` (with `externalId`, if any) and returns the request.
+    fn ingest(
+        &self,
+        content: &str,
+        external_id: Option<&str>,
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({
+                "query": "mutation($c: String!, $e: String) { ingestDocument(input: { content: $c, externalId: $e }) { status } }",
+                "variables": { "c": content, "e": external_id },
+            }))
+            .timeout(Duration::from_secs(60))
+            .send()
+    }
+
+    /// Sends `request`, waits until the server stops at its fault point, and kills it there
+    /// (kill -9): the request gets no answer.
+    async fn kill_during(
+        mut self,
+        request: impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+    ) {
+        let in_flight = tokio::spawn(request);
+        let marker = self.marker.clone();
+        wait_for("the fault point", async || marker.exists()).await;
+        self.process.kill().expect("kill -9");
+        self.process.wait().expect("reaped");
+        assert!(
+            in_flight.await.expect("joined").is_err(),
+            "the killed server answered"
+        );
     }
 }
 
@@ -121,42 +161,17 @@ async fn a_kill_between_vectors_and_rows_leaves_no_orphans(backend: Backend) {
         Backend::Postgres => Some(TestDatabase::create().await),
         _ => None,
     };
-    let marker = data_dir.path().join("fault-reached");
-    let mut child = Child::serve(
+    let child = Child::serve(
         data_dir.path(),
         database.as_ref().map(|db| db.url.as_str()),
         selfrag::fault::AFTER_VECTOR_WRITE,
-        &marker,
-    );
-    let client = reqwest::Client::new();
-    let ready = format!("{}/health/live", child.base_url);
-    wait_for("the child to serve", async || {
-        client
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
+    )
     .await;
-    let send = client
-        .post(format!("{}/graphql", child.base_url))
-        .json(&json!({
-            "query": "mutation($c: String!) { ingestDocument(input: { content: $c }) { chunksCreated } }",
-            "variables": { "c": PARAGRAPH },
-        }))
-        .timeout(Duration::from_secs(60))
-        .send();
-    let in_flight = tokio::spawn(send);
-    wait_for("the fault point", async || marker.exists()).await;
-    child.process.kill().expect("kill -9");
-    child.process.wait().expect("reaped");
-    assert!(
-        in_flight.await.expect("joined").is_err(),
-        "the killed server answered"
-    );
+    let request = child.ingest(PARAGRAPH, None);
+    child.kill_during(request).await;
 
     let app = TestApp::start_on(data_dir, database, None).await;
-    let after = stats(&app).await;
+    let after = collection_stats(&app).await;
     assert_eq!(after["documents"], 0, "{after}");
     assert_eq!(
         after["chunks"], after["vectors"],
@@ -169,7 +184,7 @@ async fn a_kill_between_vectors_and_rows_leaves_no_orphans(backend: Backend) {
         result["hits"][0]["document"]["id"], again["document"]["id"],
         "{result}"
     );
-    let after = stats(&app).await;
+    let after = collection_stats(&app).await;
     assert_eq!(after["chunks"], after["vectors"], "{after}");
 }
 
@@ -191,34 +206,14 @@ async fn a_kill_mid_replacement_leaves_one_whole_version(backend: Backend, point
         Backend::Postgres => Some(TestDatabase::create().await),
         _ => None,
     };
-    let marker = data_dir.path().join("fault-reached");
-    let mut child = Child::serve(
+    let child = Child::serve(
         data_dir.path(),
         database.as_ref().map(|db| db.url.as_str()),
         point,
-        &marker,
-    );
-    let client = reqwest::Client::new();
-    let ready = format!("{}/health/live", child.base_url);
-    wait_for("the child to serve", async || {
-        client
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
+    )
     .await;
-    let ingest = |content: String| {
-        client
-            .post(format!("{}/graphql", child.base_url))
-            .json(&json!({
-                "query": "mutation($c: String!) { ingestDocument(input: { content: $c, externalId: \"zoo\" }) { status } }",
-                "variables": { "c": content },
-            }))
-            .timeout(Duration::from_secs(60))
-            .send()
-    };
-    let first: Value = ingest(version("capybara"))
+    let first: Value = child
+        .ingest(&version("capybara"), Some("zoo"))
         .await
         .expect("answered")
         .json()
@@ -228,17 +223,11 @@ async fn a_kill_mid_replacement_leaves_one_whole_version(backend: Backend, point
         first["data"]["ingestDocument"]["status"], "INGESTED",
         "{first}"
     );
-    let in_flight = tokio::spawn(ingest(version("pangolin")));
-    wait_for("the fault point", async || marker.exists()).await;
-    child.process.kill().expect("kill -9");
-    child.process.wait().expect("reaped");
-    assert!(
-        in_flight.await.expect("joined").is_err(),
-        "the killed server answered"
-    );
+    let request = child.ingest(&version("pangolin"), Some("zoo"));
+    child.kill_during(request).await;
 
     let app = TestApp::start_on(data_dir, database, None).await;
-    let after = stats(&app).await;
+    let after = collection_stats(&app).await;
     assert_eq!(after["documents"], 1, "{after}");
     assert_eq!(
         after["chunks"], after["vectors"],
@@ -444,7 +433,7 @@ async fn recovery_leaves_running_writes_alone(backend: Backend) {
     let later = chrono::Utc::now() + chrono::Duration::minutes(5);
 
     // Running here: recorded, and in the in-flight set.
-    let writing = context.in_flight.enter(id);
+    let writing = context.in_flight.enter(id).await;
     services
         .store
         .record_pending_write(id, false)

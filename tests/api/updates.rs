@@ -3,15 +3,12 @@
 //! text changed; identical input is a no-op reported as such; a failed update leaves the
 //! previous version whole.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use selfrag::app::Overrides;
-use selfrag::vector::{IndexIdentity, VectorIndex};
 use serde_json::{Value, json};
 
-use crate::faults::{FlakyEmbedder, FlakyIndex};
-use crate::helpers::{Backend, TestApp, error_code, shared_embedder};
+use crate::faults::spawn_with_faults;
+use crate::helpers::{Backend, TestApp, collection_stats, error_code};
 use crate::on_every_backend;
 
 const INGEST: &str = "mutation($input: IngestInput!) { ingestDocument(input: $input) {
@@ -57,15 +54,6 @@ async fn generation(app: &TestApp) -> u64 {
     app.cache_analytics().await["corpusGeneration"]
         .as_u64()
         .expect("a generation")
-}
-
-async fn stats(app: &TestApp) -> Value {
-    app.data(
-        "{ collectionStats { documents chunks vectors } }",
-        Value::Null,
-    )
-    .await["collectionStats"]
-        .clone()
 }
 
 /// Keyword hits for a word, as document ids (one per document).
@@ -146,7 +134,7 @@ async fn an_external_id_names_one_document_that_updates_in_place(backend: Backen
         found(&app, "xylophone").await.is_empty(),
         "the old text still ranks"
     );
-    let stats = stats(&app).await;
+    let stats = collection_stats(&app).await;
     assert_eq!(stats["documents"], 1, "{stats}");
     assert_eq!(
         stats["chunks"], stats["vectors"],
@@ -211,37 +199,7 @@ async fn an_external_id_names_one_document_that_updates_in_place(backend: Backen
 }
 
 async fn a_failed_update_leaves_the_previous_version_whole(backend: Backend) {
-    let index_slot: Arc<std::sync::Mutex<Option<Arc<FlakyIndex>>>> = Arc::default();
-    let slot = Arc::clone(&index_slot);
-    let embedder = Arc::new(FlakyEmbedder {
-        inner: shared_embedder(),
-        fail: AtomicBool::new(false),
-    });
-    let injected = Arc::clone(&embedder);
-    let app = TestApp::spawn_custom(
-        backend,
-        |_| {},
-        move |config| {
-            let identity = IndexIdentity::from(shared_embedder().model());
-            let (real, _background) = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current()
-                    .block_on(selfrag::app::open_index(config, identity))
-            })
-            .expect("real index");
-            let flaky = Arc::new(FlakyIndex {
-                inner: real,
-                fail_upserts: AtomicBool::new(false),
-            });
-            *slot.lock().expect("slot") = Some(Arc::clone(&flaky));
-            Overrides {
-                index: Some(flaky as Arc<dyn VectorIndex>),
-                embedder: Some(injected),
-                ..Overrides::default()
-            }
-        },
-    )
-    .await;
-    let flaky = index_slot.lock().expect("slot").clone().expect("index");
+    let (app, flaky, embedder) = spawn_with_faults(backend).await;
     let v1 = handbook(Some((3, "Otters hold hands while they sleep.")));
     let first = ingest(&app, json!({ "content": v1, "externalId": "otters" })).await;
     let id = first["document"]["id"].clone();
@@ -253,7 +211,7 @@ async fn a_failed_update_leaves_the_previous_version_whole(backend: Backend) {
         )
     };
     let whole = async |what: &str| {
-        let stats = stats(&app).await;
+        let stats = collection_stats(&app).await;
         assert_eq!(stats["documents"], 1, "{what}: {stats}");
         assert_eq!(
             stats["chunks"], stats["vectors"],
