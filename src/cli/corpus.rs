@@ -77,7 +77,8 @@ pub struct Submission {
 /// What became of one submission.
 pub enum Done {
     Stored(Stored),
-    /// Not ingested, and why (the rest go on).
+    /// Not ingested, and why (unreadable, unsupported, over a limit, or failed to store as the
+    /// last of its batch); the rest go on.
     Unreadable(String),
 }
 
@@ -177,6 +178,8 @@ impl Corpus {
             }
             Corpus::Remote(server) => {
                 let mut start = 0;
+                // The last file the server reported an error for: where a batch stopped.
+                let mut stopped_at: Option<(usize, String)> = None;
                 for batch in remote_batches(&submissions) {
                     let results =
                         server
@@ -189,20 +192,26 @@ impl Corpus {
                     for (offset, result) in results.iter().enumerate() {
                         let position = start + offset;
                         if let Some(message) = result["error"]["message"].as_str() {
-                            match result["error"]["code"].as_str() {
-                                // This file cannot be read: reported, and the rest go on.
-                                Some("BAD_INPUT") => {
-                                    on_done(position, Done::Unreadable(message.to_owned()));
-                                    continue;
-                                }
-                                // Storing it failed: the server stopped the batch here.
-                                code => {
-                                    return Err(IngestFailure {
-                                        index: position,
-                                        error: anyhow!("{}: {message}", code.unwrap_or("ERROR")),
-                                    });
-                                }
+                            let code = result["error"]["code"].as_str().unwrap_or("ERROR");
+                            if code == "NOT_REACHED" {
+                                // The server stopped the batch at the file before (reported).
+                                let (index, error) = stopped_at.take().unwrap_or((
+                                    position,
+                                    "the server stopped the batch".to_owned(),
+                                ));
+                                return Err(IngestFailure {
+                                    index,
+                                    error: anyhow!("{error}"),
+                                });
                             }
+                            let reason = if code == "BAD_INPUT" {
+                                message.to_owned()
+                            } else {
+                                format!("{code}: {message}")
+                            };
+                            stopped_at = Some((position, reason.clone()));
+                            on_done(position, Done::Unreadable(reason));
+                            continue;
                         }
                         let result = &result["result"];
                         let count = |field: &str| result[field].as_u64().unwrap_or(0) as usize;

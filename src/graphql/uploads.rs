@@ -57,12 +57,13 @@ pub enum FileErrorCode {
     NotFound,
     /// Another write changed the same document meanwhile; send the file again.
     Conflict,
-    /// Storing it failed for a reason that may pass (a dependency); the batch stopped here.
+    /// A dependency failed reading or storing it (it may pass); a failure to store stops the
+    /// batch here.
     Unavailable,
     Unauthenticated,
     Forbidden,
     RateLimited,
-    /// Storing it failed on our side (logged); the batch stopped here.
+    /// It failed on our side (logged); a failure to store stops the batch here.
     Internal,
     /// The batch stopped before this file (an earlier one failed to store).
     NotReached,

@@ -64,12 +64,14 @@ impl InFlightWrites {
     /// guard is dropped.
     pub async fn enter(&self, document_id: uuid::Uuid) -> InFlightGuard {
         let lock = Arc::clone(self.map().entry(document_id).or_default());
-        let held = lock.lock_owned().await;
-        InFlightGuard {
+        // Made before the wait, so that a caller that gives up waiting still forgets the entry.
+        let mut guard = InFlightGuard {
             writes: self.clone(),
             document_id,
-            held: Some(held),
-        }
+            held: None,
+        };
+        guard.held = Some(lock.lock_owned().await);
+        guard
     }
 
     /// Holds `document_id` if no write of it runs here; `None` if one does (recovery skips it).

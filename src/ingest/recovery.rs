@@ -98,7 +98,7 @@ async fn stray_points(ctx: &IngestContext, document_id: uuid::Uuid) -> Result<()
 }
 
 /// Deletes every point of the document but those in `keep`.
-pub(super) async fn remove_points_except(
+async fn remove_points_except(
     ctx: &IngestContext,
     document_id: uuid::Uuid,
     keep: &HashSet<uuid::Uuid>,

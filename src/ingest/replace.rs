@@ -19,7 +19,6 @@ use super::pipeline::{
     IngestOutcome, IngestRequest, Prepared, Version, elapsed_ms, forget_pending_write, points,
     prepare, untouched,
 };
-use super::recovery::remove_points_except;
 use crate::error::{Error, Result};
 use crate::store::{self, Document, NewDocument, ReplaceError};
 
@@ -61,6 +60,7 @@ pub async fn replace(
         .await?
         .remove(&id)
         .unwrap_or_default();
+    let old_ids: Vec<Uuid> = old_chunks.iter().map(|c| c.id).collect();
     let old_by_text: HashMap<&str, Uuid> = old_chunks
         .iter()
         .map(|c| (c.content.as_str(), c.id))
@@ -147,7 +147,7 @@ pub async fn replace(
         Ok(generation) => ctx.generation.advanced(generation).await,
         // The COMMIT may have gone through before the error (a connection lost after it was
         // sent): the stored revision tells which version stands.
-        Err(err) => match committed(ctx, id, document.revision).await {
+        Err(err) => match committed(ctx, id, &new_ids).await {
             Some(true) => refresh_generation(ctx).await,
             Some(false) => {
                 discard_points(ctx, id, new_ids).await;
@@ -158,17 +158,10 @@ pub async fn replace(
         },
     }
     crate::fault::point(crate::fault::REPLACE_AFTER_COMMIT).await;
-    // The old version's points (and any an earlier, interrupted attempt left), now that
-    // nothing refers to them.
-    let keep: HashSet<Uuid> = new_ids.into_iter().collect();
-    match remove_points_except(ctx, id, &keep).await {
-        Ok(()) => forget_pending_write(ctx, id).await,
-        Err(err) => tracing::error!(
-            document = %id,
-            error = %err,
-            "cannot remove the points of a replaced version; recovery will retry"
-        ),
-    }
+    // The old version's points, now that nothing refers to them. Only those: another
+    // replica's replacement of the same document may have points written and not yet
+    // committed (leftovers of an interrupted attempt are recovery's, under its claim).
+    discard_points(ctx, id, old_ids).await;
     tracing::info!(
         document = %id,
         revision = document.revision,
@@ -188,10 +181,18 @@ pub async fn replace(
     })
 }
 
-/// Whether the document is stored at `revision`; `None` when the store cannot say.
-async fn committed(ctx: &IngestContext, id: Uuid, revision: u32) -> Option<bool> {
-    let found = ctx.store.documents_by_ids(&[id]).await.ok()?;
-    Some(found.get(&id).is_some_and(|doc| doc.revision == revision))
+/// Whether this write's chunks are the document's committed ones (their ids are random, so
+/// only this write has them); `None` when the store cannot say.
+async fn committed(ctx: &IngestContext, id: Uuid, new_ids: &[Uuid]) -> Option<bool> {
+    let mut chunks = ctx.store.chunks_of_documents(&[id]).await.ok()?;
+    let ours: HashSet<&Uuid> = new_ids.iter().collect();
+    Some(
+        chunks
+            .remove(&id)
+            .unwrap_or_default()
+            .iter()
+            .any(|chunk| ours.contains(&chunk.id)),
+    )
 }
 
 /// Brings this process's corpus generation up to the store's (after a commit whose answer was
@@ -213,9 +214,9 @@ fn same_fields(existing: &Document, request: &IngestRequest) -> bool {
         && existing.metadata == request.metadata
 }
 
-/// Removes the points of a replacement that failed, then its pending record. Failing leaves the
-/// record, and recovery removes whatever points are not the committed version's; logged, not
-/// raised (the replacement has already failed).
+/// Removes points a replacement no longer needs (its own when it failed, the old version's
+/// when it committed), then its pending record. Failing leaves the record, and recovery removes
+/// whatever points are not the committed version's; logged, not raised.
 async fn discard_points(ctx: &IngestContext, id: Uuid, points: Vec<Uuid>) {
     match ctx.index.delete_points(points).await {
         Ok(()) => forget_pending_write(ctx, id).await,
