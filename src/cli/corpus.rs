@@ -19,6 +19,8 @@ use crate::vector::{IndexError, VectorFilter};
 /// finishes well inside the server's request timeout on a slow machine.
 const REMOTE_BATCH_DOCUMENTS: usize = 16;
 const REMOTE_BATCH_BYTES: usize = 256 * 1024;
+/// Documents per page when listing them (within the default `limits.max_page_size`).
+const PAGE: u64 = 100;
 
 /// How the document commands find the corpus.
 #[derive(Args, Clone)]
@@ -329,6 +331,67 @@ impl Corpus {
                     hits,
                     took_ms: result["tookMs"].as_f64().unwrap_or_default(),
                 })
+            }
+        }
+    }
+
+    /// The documents whose external id starts with `prefix`: their ids and external ids.
+    pub async fn documents_under(&self, prefix: &str) -> anyhow::Result<Vec<(Uuid, String)>> {
+        let mut found = Vec::new();
+        match self {
+            Corpus::Local(backends) => {
+                let filter = crate::store::DocumentFilter {
+                    external_id_prefix: Some(prefix.to_owned()),
+                    ..crate::store::DocumentFilter::default()
+                };
+                let mut after = None;
+                loop {
+                    let page = backends
+                        .services
+                        .store
+                        .list_documents(&filter, after, PAGE)
+                        .await?;
+                    after = page.last().map(crate::store::DocumentCursor::of);
+                    let full = page.len() as u64 == PAGE;
+                    found.extend(
+                        page.into_iter()
+                            .filter_map(|doc| doc.external_id.map(|external| (doc.id, external))),
+                    );
+                    if !full {
+                        return Ok(found);
+                    }
+                }
+            }
+            Corpus::Remote(server) => {
+                let mut after: Option<String> = None;
+                loop {
+                    let data = server
+                        .graphql(
+                            "query($first: Int, $after: String, $prefix: String) {
+                                documents(first: $first, after: $after,
+                                          filter: { externalIdPrefix: $prefix }) {
+                                    nodes { id externalId }
+                                    pageInfo { hasNextPage endCursor }
+                                }
+                            }",
+                            json!({ "first": PAGE, "after": after, "prefix": prefix }),
+                        )
+                        .await?;
+                    let documents = &data["documents"];
+                    for node in documents["nodes"].as_array().into_iter().flatten() {
+                        if let (Some(id), Some(external)) =
+                            (node["id"].as_str(), node["externalId"].as_str())
+                        {
+                            found.push((Uuid::parse_str(id)?, external.to_owned()));
+                        }
+                    }
+                    if documents["pageInfo"]["hasNextPage"].as_bool() != Some(true) {
+                        return Ok(found);
+                    }
+                    after = documents["pageInfo"]["endCursor"]
+                        .as_str()
+                        .map(str::to_owned);
+                }
             }
         }
     }

@@ -112,6 +112,9 @@ struct IngestArgs {
     /// the changed files and skips the rest.
     #[arg(long)]
     external_id: Option<String>,
+    /// Then delete the documents whose file under the given directories no longer exists.
+    #[arg(long)]
+    prune: bool,
     /// Read every input as this format (default: by file extension; text for --text and stdin).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -417,13 +420,20 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
             }
         })
         .await;
-    corpus.close().await;
     if let Err(failure) = result {
+        corpus.close().await;
         progress.abandon();
         let name = names.get(failure.index).map_or("stdin", String::as_str);
         bail!("{name}: {}", failure.error);
     }
     progress.finish_with_message("done");
+    let pruned = if args.prune {
+        prune(&corpus, &args.paths).await
+    } else {
+        Ok(None)
+    };
+    corpus.close().await;
+    tally.removed = pruned?;
     println!("{tally}");
     if tally.unreadable > 0 {
         bail!(
@@ -444,6 +454,8 @@ struct Tally {
     unreadable: usize,
     embedded: usize,
     reused: usize,
+    /// Documents removed by `--prune` (`None` without it).
+    removed: Option<usize>,
 }
 
 impl Tally {
@@ -473,8 +485,34 @@ impl std::fmt::Display for Tally {
             self.unreadable,
             self.embedded,
             self.reused
-        )
+        )?;
+        match self.removed {
+            Some(removed) => write!(f, "; {removed} removed"),
+            None => Ok(()),
+        }
     }
+}
+
+/// Deletes the documents whose file under one of the directories in `paths` is gone (files
+/// are known by their absolute path, their external id). Files that exist stay, read or not.
+async fn prune(corpus: &Corpus, paths: &[PathBuf]) -> anyhow::Result<Option<usize>> {
+    let mut removed = 0;
+    for path in paths.iter().filter(|path| path.is_dir()) {
+        let mut prefix = files::external_id_of(path)?;
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        for (id, external_id) in corpus.documents_under(&prefix).await? {
+            if Path::new(&external_id).exists() {
+                continue;
+            }
+            if corpus.delete(id).await? {
+                println!("removed {external_id} (the file is gone)");
+                removed += 1;
+            }
+        }
+    }
+    Ok(Some(removed))
 }
 
 async fn search_command(config: Config, args: SearchArgs) -> anyhow::Result<()> {

@@ -307,6 +307,8 @@ pub struct DocumentFilter {
     #[graphql(name = "type")]
     pub doc_type: Option<String>,
     pub source: Option<String>,
+    /// Only documents whose `externalId` starts with this (e.g. a directory's path and `/`).
+    pub external_id_prefix: Option<String>,
 }
 
 impl From<DocumentFilter> for store::DocumentFilter {
@@ -315,6 +317,7 @@ impl From<DocumentFilter> for store::DocumentFilter {
             tags: filter.tags.unwrap_or_default(),
             doc_type: filter.doc_type,
             source: filter.source,
+            external_id_prefix: filter.external_id_prefix,
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
@@ -103,6 +103,8 @@ pub struct DocumentFilter {
     pub tags: Vec<String>,
     pub doc_type: Option<String>,
     pub source: Option<String>,
+    /// Documents whose external id starts with this.
+    pub external_id_prefix: Option<String>,
 }
 
 /// A position in the newest-first document listing.
@@ -396,6 +398,15 @@ impl MetadataStore {
         }
         if let Some(source) = &filter.source {
             query = query.filter(document::Column::Source.eq(source.as_str()));
+        }
+        if let Some(prefix) = &filter.external_id_prefix {
+            // `substr(…) = prefix` rather than LIKE: case-sensitive on both databases (SQLite's
+            // LIKE is not), and no wildcards to escape in paths.
+            let head = Func::cust(Alias::new("substr"))
+                .arg(Expr::col(document::Column::ExternalId))
+                .arg(1)
+                .arg(prefix.chars().count() as i64);
+            query = query.filter(Expr::expr(head).eq(prefix.as_str()));
         }
         if !filter.tags.is_empty() {
             let tagged = Query::select()

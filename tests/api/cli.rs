@@ -184,6 +184,31 @@ async fn beside_a_running_server_the_cli_goes_through_its_api() {
     );
     assert!(stderr.contains("no document with id"), "{stderr}");
 
+    // A file removed from the directory: `--prune` removes its document, through the server.
+    std::fs::remove_file(notes.path().join("sub/glaciers.pdf")).expect("removed");
+    let (stdout, _) = succeeded(
+        &selfrag(
+            &data_dir,
+            &bind,
+            &["ingest", notes_path, "--prune"],
+            &[("SELFRAG_API_KEY", key)],
+        ),
+        "ingest --prune beside the server",
+    );
+    assert!(
+        stdout.contains("glaciers.pdf (the file is gone)") && stdout.ends_with("; 1 removed\n"),
+        "{stdout}"
+    );
+    let hits = app.search("glaciers carving valleys", 3, Value::Null).await;
+    assert!(
+        hits["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .all(|hit| hit["document"]["title"] != "glaciers"),
+        "{hits:#}"
+    );
+
     // An explicit --server that does not answer is an error, not a silent local run.
     let stderr = failed(
         &selfrag(
@@ -413,4 +438,39 @@ async fn ingest_again_keeps_a_tree_current() {
         search_json(&stdout)["hits"][0]["headings"],
         json!(["Garden guide", "Owls"])
     );
+
+    // A file removed: `--prune` removes its document; the files that remain stay.
+    std::fs::remove_file(root.join("web/ponds.html")).expect("removed");
+    let (stdout, _) = succeeded(
+        &selfrag(
+            data_dir.path(),
+            NOBODY,
+            &["ingest", root_arg, "--prune"],
+            &[],
+        ),
+        "ingest --prune",
+    );
+    assert!(
+        stdout.contains("ponds.html (the file is gone)")
+            && stdout.contains("0 new, updated 0, 2 unchanged")
+            && stdout.ends_with("; 1 removed\n"),
+        "{stdout}"
+    );
+    let (stdout, _) = succeeded(
+        &selfrag(
+            data_dir.path(),
+            NOBODY,
+            &["search", "frogs lay eggs in ponds", "--json"],
+            &[],
+        ),
+        "search after pruning",
+    );
+    let titles: Vec<Value> = search_json(&stdout)["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|hit| hit["title"].clone())
+        .collect();
+    assert!(!titles.contains(&json!("Ponds")), "{titles:?}");
+    assert!(titles.contains(&json!("guide")), "{titles:?}");
 }
