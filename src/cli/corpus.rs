@@ -71,6 +71,8 @@ pub struct Found {
 pub struct Submission {
     /// The file's path as given (or `stdin`), for messages and as the upload's file name.
     pub name: String,
+    /// Whether `name` names a file, whose defaults (source, title) then apply.
+    pub file: bool,
     pub bytes: Vec<u8>,
     pub format: Format,
     pub fields: IngestRequest,
@@ -135,13 +137,18 @@ impl Corpus {
                 let mut readable = Vec::with_capacity(submissions.len());
                 let mut positions = Vec::with_capacity(submissions.len());
                 for (position, submission) in submissions.into_iter().enumerate() {
-                    let request = ingest::from_bytes(
-                        submission.bytes,
-                        submission.format,
-                        submission.fields,
-                        limits,
-                    )
-                    .await
+                    let Submission {
+                        name,
+                        file,
+                        bytes,
+                        format,
+                        fields,
+                    } = submission;
+                    let request = if file {
+                        ingest::from_file(&name, bytes, format, fields, limits).await
+                    } else {
+                        ingest::from_bytes(bytes, format, fields, limits).await
+                    }
                     .and_then(|request| ingest::validate(request, limits));
                     match request {
                         Ok(request) => {
@@ -467,6 +474,7 @@ mod tests {
     fn request(bytes: usize) -> Submission {
         Submission {
             name: String::new(),
+            file: false,
             bytes: vec![b'x'; bytes],
             format: Format::Text,
             fields: IngestRequest::default(),

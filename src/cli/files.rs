@@ -28,20 +28,13 @@ pub fn collect(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 if !hidden {
                     pending.push(path);
                 }
-            } else if format_of(&path).is_some() {
+            } else if Format::from_path(&path).is_some() {
                 files.push(path);
             }
         }
     }
     files.sort();
     Ok(files)
-}
-
-/// The format a file's extension names.
-pub fn format_of(path: &Path) -> Option<Format> {
-    path.extension()
-        .and_then(|ext| ext.to_str())
-        .and_then(Format::from_extension)
 }
 
 /// A file's external id: its absolute path, so that the same file is the same document

@@ -308,16 +308,10 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
     let mut unreadable: Vec<(String, String)> = Vec::new();
     let fields = |path: Option<&Path>| -> anyhow::Result<IngestRequest> {
         Ok(IngestRequest {
-            title: args.title.clone().or_else(|| {
-                path.and_then(|p| p.file_stem())
-                    .map(|s| s.to_string_lossy().into_owned())
-                    // An HTML page's own title beats its file name.
-                    .filter(|_| !path.is_some_and(|p| files::format_of(p) == Some(Format::Html)))
-            }),
-            source: args
-                .source
-                .clone()
-                .or_else(|| path.map(|p| p.display().to_string())),
+            // A file's defaults (its name as the source, its own title or name as the title) are
+            // `ingest::from_file`'s, applied here or by the server.
+            title: args.title.clone(),
+            source: args.source.clone(),
             doc_type: args.doc_type.clone(),
             tags: args.tags.clone(),
             external_id: match path {
@@ -330,6 +324,7 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
     if let Some(text) = args.text.clone() {
         submissions.push(Submission {
             name: "--text".into(),
+            file: false,
             bytes: text.into_bytes(),
             format: forced.unwrap_or_default(),
             fields: fields(None)?,
@@ -341,6 +336,7 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
             .context("reading stdin")?;
         submissions.push(Submission {
             name: "stdin".into(),
+            file: false,
             bytes,
             format: forced.unwrap_or_default(),
             fields: fields(None)?,
@@ -349,7 +345,7 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
     for path in args.paths.iter().filter(|p| *p != Path::new("-")) {
         for file in files::collect(path)? {
             let name = file.display().to_string();
-            let Some(format) = forced.or_else(|| files::format_of(&file)) else {
+            let Some(format) = forced.or_else(|| Format::from_path(&file)) else {
                 unreadable.push((
                     name,
                     format!(
@@ -362,6 +358,7 @@ async fn ingest_command(config: Config, args: IngestArgs) -> anyhow::Result<()> 
             let bytes = std::fs::read(&file).with_context(|| format!("reading {name}"))?;
             submissions.push(Submission {
                 name,
+                file: true,
                 bytes,
                 format,
                 fields: fields(Some(&file))?,

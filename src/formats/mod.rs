@@ -33,6 +33,14 @@ impl Format {
         }
     }
 
+    /// By a file name's or path's extension; `None` for one we do not read.
+    pub fn from_path(path: impl AsRef<std::path::Path>) -> Option<Format> {
+        path.as_ref()
+            .extension()
+            .and_then(|ext| ext.to_str())
+            .and_then(Format::from_extension)
+    }
+
     /// By media type (parameters such as `; charset=utf-8` ignored); `None` for one we do not
     /// read.
     pub fn from_content_type(content_type: &str) -> Option<Format> {

@@ -159,13 +159,10 @@ pub async fn read_upload(
             Some(format) => format.into(),
             None => format_of(&filename, upload.content_type.as_deref())?,
         };
-        let stem = std::path::Path::new(&filename)
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned());
         let request = IngestRequest {
             content: String::new(),
             title: input.title,
-            source: input.source.or_else(|| Some(filename.clone())),
+            source: input.source,
             doc_type: input.doc_type,
             author: input.author,
             tags: input.tags.unwrap_or_default(),
@@ -173,11 +170,8 @@ pub async fn read_upload(
             external_id: input.external_id,
             layout: Layout::default(),
         };
-        let mut request =
-            ingest::from_bytes(upload.content.to_vec(), format, request, limits).await?;
-        if request.title.is_none() {
-            request.title = stem;
-        }
+        let request =
+            ingest::from_file(&filename, upload.content.to_vec(), format, request, limits).await?;
         ingest::validate(request, limits)
     }
     .await
@@ -193,12 +187,7 @@ pub async fn read_upload(
 fn format_of(filename: &str, content_type: Option<&str>) -> Result<Format> {
     content_type
         .and_then(Format::from_content_type)
-        .or_else(|| {
-            std::path::Path::new(filename)
-                .extension()
-                .and_then(|ext| ext.to_str())
-                .and_then(Format::from_extension)
-        })
+        .or_else(|| Format::from_path(filename))
         .ok_or_else(|| {
             Error::bad_input(format!(
                 "unsupported file type{}: selfrag reads {} (or give `format`)",

@@ -21,7 +21,7 @@ pub use keywords::{
 };
 pub use pipeline::{IngestOutcome, IngestRequest, content_hash, delete_document, ingest};
 pub use recovery::{recover_interrupted_writes, spawn_periodic_recovery};
-pub use source::{from_bytes, from_text};
+pub use source::{from_bytes, from_file, from_text};
 pub use validate::validate;
 
 use std::collections::HashMap;

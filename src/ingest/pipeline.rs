@@ -302,7 +302,7 @@ async fn insert(
         // The COMMIT may have gone through before the error (a connection lost after it was
         // sent): the rows tell.
         Err(err) => match ctx.store.documents_by_ids(&[id]).await {
-            Ok(found) if found.contains_key(&id) => super::replace::refresh_generation(ctx).await,
+            Ok(found) if found.contains_key(&id) => refresh_generation(ctx).await,
             Ok(_) => {
                 discard_vectors(ctx, id).await;
                 return Err(err.into());
@@ -371,6 +371,15 @@ pub async fn delete_document(ctx: &IngestContext, id: Uuid) -> Result<bool> {
 /// A chunk's id, also its vector's point id: stable for a (document, position).
 pub fn chunk_id(document_id: Uuid, index: usize) -> Uuid {
     Uuid::new_v5(&document_id, index.to_string().as_bytes())
+}
+
+/// Brings this process's corpus generation up to the store's (after a commit whose answer was
+/// lost).
+pub(super) async fn refresh_generation(ctx: &IngestContext) {
+    match ctx.store.generation().await {
+        Ok(generation) => ctx.generation.advanced(generation).await,
+        Err(err) => tracing::warn!(error = %err, "cannot read the corpus generation"),
+    }
 }
 
 /// The outcome of an ingest that wrote nothing: `document` is already the answer.

@@ -17,7 +17,7 @@ use super::IngestContext;
 use super::events::IngestStatus;
 use super::pipeline::{
     IngestOutcome, IngestRequest, Prepared, Version, elapsed_ms, forget_pending_write, points,
-    prepare, untouched,
+    prepare, refresh_generation, untouched,
 };
 use crate::error::{Error, Result};
 use crate::store::{self, Document, NewDocument, ReplaceError};
@@ -193,15 +193,6 @@ async fn committed(ctx: &IngestContext, id: Uuid, new_ids: &[Uuid]) -> Option<bo
             .iter()
             .any(|chunk| ours.contains(&chunk.id)),
     )
-}
-
-/// Brings this process's corpus generation up to the store's (after a commit whose answer was
-/// lost).
-pub(super) async fn refresh_generation(ctx: &IngestContext) {
-    match ctx.store.generation().await {
-        Ok(generation) => ctx.generation.advanced(generation).await,
-        Err(err) => tracing::warn!(error = %err, "cannot read the corpus generation"),
-    }
 }
 
 /// Whether the request's fields are those stored (the content is compared by hash).

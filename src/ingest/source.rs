@@ -36,6 +36,28 @@ pub async fn from_bytes(
     Ok(request)
 }
 
+/// Like [`from_bytes`] for a file named `name` (a path, an upload's file name): the name is the
+/// default source, and the default title is the document's own (an HTML `<title>`), else the
+/// name without its directory and extension. One rule for uploads and the CLI.
+pub async fn from_file(
+    name: &str,
+    bytes: Vec<u8>,
+    format: Format,
+    mut request: IngestRequest,
+    limits: &Limits,
+) -> Result<IngestRequest> {
+    if request.source.is_none() {
+        request.source = Some(name.to_owned());
+    }
+    let mut request = from_bytes(bytes, format, request, limits).await?;
+    if request.title.is_none() {
+        request.title = std::path::Path::new(name)
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned());
+    }
+    Ok(request)
+}
+
 /// Like [`from_bytes`] for text already in hand (`IngestInput.content` with a `format`).
 pub async fn from_text(
     format: Format,

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{Backend, TestApp, error_code, section};
 
 /// An address where nothing listens (connections are refused at once).
 const NOBODY: &str = "127.0.0.1:1";
@@ -309,14 +309,6 @@ async fn a_held_directory_with_no_server_answering_names_the_fix() {
         .data("{ documents { nodes { id } } }", Value::Null)
         .await;
     assert_eq!(listed["documents"]["nodes"], json!([]), "{listed:#}");
-}
-
-/// About 150 word pieces on `topic`: a section that is a chunk of its own.
-fn section(topic: &str) -> String {
-    (0..9)
-        .map(|i| format!("Note {i} on {topic}: the steps are written down here in full detail."))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn guide(owls: &str) -> String {

@@ -5,16 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code, pdf, upload};
+use crate::helpers::{Backend, TestApp, error_code, pdf, section, upload};
 use crate::on_every_backend;
-
-/// About 150 word pieces on `topic`: long enough that sections are chunks of their own.
-fn section(topic: &str) -> String {
-    (0..9)
-        .map(|i| format!("Note {i} on {topic}: the steps are written down here in full detail."))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 const HIT: &str = "query($q: String!) { search(query: $q, limit: 1) {
     hits { chunk { content headings page } document { title source } }

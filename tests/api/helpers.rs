@@ -526,6 +526,14 @@ macro_rules! on_every_backend {
     };
 }
 
+/// About 150 word pieces on `topic`: long enough that a section or page is a chunk of its own.
+pub fn section(topic: &str) -> String {
+    (0..9)
+        .map(|i| format!("Note {i} on {topic}: the steps are written down here in full detail."))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A PDF with one page per text (Helvetica, one line each), written by hand: the tests make
 /// their own documents rather than download any.
 pub fn pdf(pages: &[&str]) -> Vec<u8> {
