@@ -4,7 +4,8 @@
 #   $DIR/onnxruntime/libonnxruntime.so.1.31.1   (+ symlink libonnxruntime.so)
 #   $DIR/models/all-MiniLM-L6-v2/{model.onnx, tokenizer.json, config.json,
 #       special_tokens_map.json, tokenizer_config.json, provisioned.json}
-#   $DIR/cache/{wheels,pylib}                   downloads and their unpacked Python libs
+#   $DIR/graphiql/...                           GraphiQL, React (npm; provision_graphiql.py)
+#   $DIR/cache/{wheels,pylib,npm}               downloads and their unpacked Python libs
 #   $DIR/.complete-v1                           written last; lists every file's sha256+size
 #
 # DIR is $SELFRAG_PROVISION_DIR, or .selfrag/ at the repository root.
@@ -77,6 +78,13 @@ is_complete() {
     fi
   done < <(tail -n +2 "$MARKER")
 }
+
+# GraphiQL's browser files, from the npm registry (pinned and checked there); quick when done.
+graphiql_args=()
+((VERIFY)) && graphiql_args+=(--verify)
+((FORCE)) && graphiql_args+=(--force)
+"$PYTHON" "$SCRIPT_DIR/provision_graphiql.py" "$DIR/graphiql" "${graphiql_args[@]}" ||
+  die "GraphiQL's files could not be provisioned (see above)"
 
 if ((!FORCE)) && is_complete; then
   ((VERIFY)) && log "verified $DIR"

@@ -45,6 +45,8 @@
 //! `graphql` wraps or mirrors them (`graphql/types.rs` for documents and search,
 //! `graphql/reports.rs` for health, performance and cache analytics).
 
+#![recursion_limit = "256"] // the GraphQL request future, wrapped in its span, is deep; clippy computes its layout
+
 pub mod app;
 pub mod auth;
 pub mod cache;

@@ -3,7 +3,10 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = selfrag::cli::Cli::parse();
-    selfrag::telemetry::init_logging(cli.is_server());
+    // The server sets up its logging once its configuration is read (traces need it).
+    if !cli.is_server() {
+        selfrag::telemetry::init_logging(false, None);
+    }
     match selfrag::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -44,6 +44,15 @@ impl CacheNamespace {
         CacheNamespace::PersistedQueries,
     ];
 
+    /// The name traces show.
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheNamespace::Embeddings => "embeddings",
+            CacheNamespace::Results => "results",
+            CacheNamespace::PersistedQueries => "persisted_queries",
+        }
+    }
+
     /// The short name used in Redis keys and metric labels.
     pub fn key(self) -> &'static str {
         match self {

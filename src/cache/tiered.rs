@@ -32,6 +32,17 @@ pub enum Level {
     Computed,
 }
 
+impl Level {
+    /// As traces and logs show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::L1 => "L1",
+            Level::L2 => "L2",
+            Level::Computed => "computed",
+        }
+    }
+}
+
 /// A cacheable value: serialisable for L2, and able to estimate its size for L1's byte budget.
 pub trait CacheValue: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Approximate heap + inline bytes.
@@ -110,7 +121,9 @@ impl<V: CacheValue> TieredCache<V> {
     }
 
     /// The cached value for `key`, or `compute`'s, which is then cached in both levels.
-    /// Errors are not cached.
+    /// Errors are not cached. Traced as `cache.lookup` with the level that answered; a
+    /// computation runs inside it.
+    #[tracing::instrument(name = "cache.lookup", skip_all, fields(cache.namespace = self.namespace.name(), cache.level))]
     pub async fn get_or_compute<F, Fut>(
         &self,
         key: CacheKey,
@@ -122,6 +135,7 @@ impl<V: CacheValue> TieredCache<V> {
     {
         if let Some(value) = self.l1.get(&key).await {
             Counters::bump(&self.counters.l1_hits);
+            tracing::Span::current().record("cache.level", "L1");
             return Ok((value, Level::L1));
         }
         const FROM_L2: u8 = 1;
@@ -159,11 +173,13 @@ impl<V: CacheValue> TieredCache<V> {
             Level::L2 => &self.counters.l2_hits,
             Level::Computed => &self.counters.misses,
         });
+        tracing::Span::current().record("cache.level", level.name());
         Ok((entry.into_value(), level))
     }
 
     /// The cached value, from either level (an L2 hit is copied into L1). For values only the
     /// client can supply, such as persisted query texts, where there is nothing to compute.
+    #[tracing::instrument(name = "cache.lookup", skip_all, fields(cache.namespace = self.namespace.name(), cache.level))]
     pub async fn get(&self, key: CacheKey) -> Option<(Arc<V>, Level)> {
         if let Some(value) = self.l1.get(&key).await {
             Counters::bump(&self.counters.l1_hits);

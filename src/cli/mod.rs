@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::formats::Format;
 use crate::ingest::{self, IngestRequest, IngestStatus};
 use crate::search::SearchMode;
+use crate::telemetry::traces::TraceExport;
 
 #[derive(Parser)]
 #[command(
@@ -202,13 +203,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { bind } => {
-            let mut config = load()?;
+            let mut config = crate::telemetry::with_startup_logging(load)?;
             if let Some(bind) = bind {
                 config.bind = bind;
             }
+            let traces = TraceExport::start(&config.telemetry)?;
+            let (traces, tracer) = traces.unzip();
+            crate::telemetry::init_logging(true, tracer);
+            if let Some(endpoint) = config.telemetry.otlp_endpoint.as_deref() {
+                let protocol = config.telemetry.otlp_protocol;
+                tracing::info!(endpoint, ?protocol, "exporting traces over OTLP");
+            }
             let app = App::build(config, Overrides::default()).await?;
             tracing::info!(addr = %app.local_addr(), "selfrag listening; GraphiQL at /graphql");
-            app.run_until(shutdown_signal()).await?;
+            let served = app.run_until(shutdown_signal()).await;
+            if let Some(traces) = traces {
+                let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+            }
+            served?;
             Ok(())
         }
         Command::Migrate => {

@@ -1,5 +1,7 @@
 //! `graphql`: limits on what one operation may ask, timing, persisted queries.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, all_positive, invalid};
@@ -41,6 +43,11 @@ pub struct GraphqlConfig {
     pub document_cache_entries: u64,
     /// Automatic persisted queries (Apollo's protocol), shared through the cache's `apq` namespace.
     pub persisted_queries: bool,
+    /// Serve GraphiQL at `GET /graphql` (a request without an operation).
+    pub graphiql: bool,
+    /// GraphiQL's browser files as `scripts/setup.sh` provisions them from the npm registry
+    /// (`manifest.json` lists them); served under `/graphiql/`, never from a CDN.
+    pub graphiql_dir: PathBuf,
 }
 
 impl Default for GraphqlConfig {
@@ -58,6 +65,8 @@ impl Default for GraphqlConfig {
             introspection: true,
             document_cache_entries: 1_000,
             persisted_queries: true,
+            graphiql: true,
+            graphiql_dir: PathBuf::from(".selfrag/graphiql"),
         }
     }
 }

@@ -39,7 +39,7 @@ pub use qdrant::{QdrantSettings, ReadConsistency, WriteOrderingSetting};
 pub use rate_limit::{Budget, RateLimitConfig};
 pub use search::{SearchConfig, SearchMode};
 pub use storage::StorageConfig;
-pub use telemetry::TelemetryConfig;
+pub use telemetry::{OtlpProtocol, TelemetryConfig};
 
 /// The configuration file read when present (or the one named by `--config` / `SELFRAG_CONFIG`).
 pub const DEFAULT_CONFIG_FILE: &str = "selfrag.toml";

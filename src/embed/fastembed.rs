@@ -126,6 +126,7 @@ impl Embedder for FastEmbedder {
         &self.info
     }
 
+    #[tracing::instrument(name = "embed", skip_all, fields(embed.batch_size = texts.len()))]
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());

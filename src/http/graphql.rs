@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use async_graphql::http::MultipartOptions;
 use async_graphql::{BatchRequest, Data, ParseRequestError, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
@@ -17,7 +17,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -78,7 +78,7 @@ async fn get_graphql(
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
-        return graphiql().into_response();
+        return super::graphiql::page(&state.services.config.graphql).await;
     };
     match parse_get(&query) {
         Ok(request) => {
@@ -235,8 +235,9 @@ fn refused_status(response: &async_graphql::Response) -> StatusCode {
 }
 
 /// graphql-ws (and the older subscriptions-transport-ws). The key may come as a header on the
-/// upgrade, or in `connection_init`'s payload (`{"authorization": "Bearer …"}` or
-/// `{"apiKey": "…"}`), which is what browsers can send.
+/// upgrade, or in `connection_init`'s payload (`{"authorization": "Bearer …"}`,
+/// `{"x-api-key": "…"}`, names in any case, or `{"apiKey": "…"}`), which is what browsers
+/// can send.
 async fn subscriptions(
     State(state): State<HttpState>,
     Extension(caller): Extension<Caller>,
@@ -272,8 +273,16 @@ async fn subscriptions(
 }
 
 fn payload_key(payload: &serde_json::Value) -> Option<String> {
-    let field = |name: &str| payload.get(name).and_then(|v| v.as_str());
-    if let Some(authorization) = field("authorization").or_else(|| field("Authorization")) {
+    // Header names are case-insensitive, and clients (GraphiQL's headers editor among them)
+    // send them as typed.
+    let field = |name: &str| {
+        payload
+            .as_object()?
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .and_then(|(_, value)| value.as_str())
+    };
+    if let Some(authorization) = field("authorization") {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, authorization.parse().ok()?);
         return presented_key(&headers).map(str::to_owned);
@@ -281,14 +290,4 @@ fn payload_key(payload: &serde_json::Value) -> Option<String> {
     field("apiKey")
         .or_else(|| field("x-api-key"))
         .map(str::to_owned)
-}
-
-fn graphiql() -> impl IntoResponse {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("selfrag")
-            .finish(),
-    )
 }

@@ -1,5 +1,6 @@
-//! The tower layers every route shares, outermost first: request id (set, and echoed on the
-//! response), tracing span per request, `X-Response-Time` with per-route metrics and the request
+//! The tower layers every route shares, outermost first: a tracing span per request (joining
+//! the caller's trace from `traceparent`), request id (set, the trace id when traces are
+//! exported, and echoed on the response), `X-Response-Time` with per-route metrics and the request
 //! statistics, CORS, compression,
 //! timeout (408), body limit (413, typed: `PAYLOAD_TOO_LARGE`).
 
@@ -12,15 +13,20 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use opentelemetry::trace::TraceContextExt as _;
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, OnResponse as _, TraceLayer};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::HttpConfig;
+use crate::telemetry::traces::parent_from_headers;
 use crate::telemetry::{RequestRecord, RequestStats};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,15 +45,19 @@ pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE);
     let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let id = request
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!("http", method = %request.method(), uri = %request.uri().path(), request_id = %id)
-        })
-        .on_response(DefaultOnResponse::new().latency_unit(LatencyUnit::Micros));
+        .make_span_with(request_span)
+        .on_response(
+            |response: &Response, latency: Duration, span: &tracing::Span| {
+                let status = response.status();
+                span.record("http.response.status_code", status.as_u16());
+                if status.is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+                DefaultOnResponse::new()
+                    .latency_unit(LatencyUnit::Micros)
+                    .on_response(response, latency, span);
+            },
+        );
     // Each `layer` call wraps the previous ones: the last is the outermost. Separate calls (not
     // one ServiceBuilder) because the body limit and compression change the body types that
     // the `from_fn` middleware must see as axum's own.
@@ -69,9 +79,67 @@ pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -
             requests,
             response_time_and_metrics,
         ))
-        .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, TraceIdOrUuid))
+        .layer(trace)
+}
+
+/// The request's span: a child of the caller's trace when the request carries a W3C
+/// `traceparent`. Its trace id (when traces are exported) goes in the logs as `trace_id`.
+fn request_span(request: &Request) -> tracing::Span {
+    let method = request.method();
+    let path = request.uri().path();
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format_args!("{method} {path}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        url.path = %path,
+        http.response.status_code = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if request.headers().contains_key("traceparent") {
+        // Fails only when no exporter is installed: there is no trace to join then.
+        let _ = span.set_parent(parent_from_headers(request.headers()));
+    }
+    let context = span.context();
+    let trace_id = context.span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+    if let Some(id) = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+    {
+        span.record("request_id", id);
+    }
+    span
+}
+
+/// A request without an `X-Request-Id` gets its trace id as one when traces are exported (so
+/// the id a client reports finds the trace), else a UUID. Runs inside the request's span.
+#[derive(Clone, Copy)]
+struct TraceIdOrUuid;
+
+impl MakeRequestId for TraceIdOrUuid {
+    fn make_request_id<B>(&mut self, request: &axum::http::Request<B>) -> Option<RequestId> {
+        let span = tracing::Span::current();
+        let trace_id = span.context().span().span_context().trace_id();
+        let id = if trace_id == opentelemetry::trace::TraceId::INVALID {
+            return MakeRequestUuid.make_request_id(request).inspect(|id| {
+                if let Ok(id) = id.header_value().to_str() {
+                    span.record("request_id", id);
+                }
+            });
+        } else {
+            trace_id.to_string()
+        };
+        span.record("request_id", id.as_str());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
 /// Refuses a body whose declared length is over the limit before reading any of it. A body

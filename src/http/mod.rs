@@ -5,6 +5,7 @@ mod auth;
 mod cache;
 mod csrf;
 mod examples;
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
@@ -34,6 +35,7 @@ pub fn router(state: HttpState) -> Router {
     let requests = state.services.requests.clone();
     let routes = Router::new()
         .merge(graphql::router())
+        .merge(graphiql::router(&state.services.config.graphql))
         .merge(health::router())
         .merge(cache::router())
         .merge(metrics::router())

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use super::IngestContext;
 use super::events::{IngestEvent, IngestStatus};
@@ -113,7 +114,7 @@ pub async fn ingest_until_failure(
 pub async fn detached<T: Send + 'static>(
     write: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    tokio::spawn(write)
+    tokio::spawn(write.in_current_span())
         .await
         .map_err(|err| Error::internal(anyhow::anyhow!("write task failed: {err}")))?
 }

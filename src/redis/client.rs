@@ -277,6 +277,7 @@ impl RedisClient {
     }
 
     /// GET, read as bytes (`Vec<u8>`) or a number (`u64`).
+    #[tracing::instrument(name = "redis", skip_all, fields(otel.kind = "client", db.system = "redis", db.operation.name = "GET"))]
     pub async fn get<T: redis::FromRedisValue>(&self, key: &str) -> Result<Option<T>, RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
@@ -285,6 +286,7 @@ impl RedisClient {
         .await
     }
 
+    #[tracing::instrument(name = "redis", skip_all, fields(otel.kind = "client", db.system = "redis", db.operation.name = "SET"))]
     pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
@@ -294,6 +296,7 @@ impl RedisClient {
         .await
     }
 
+    #[tracing::instrument(name = "redis", skip_all, fields(otel.kind = "client", db.system = "redis", db.operation.name = "EVAL"))]
     pub async fn set_max(&self, key: &str, value: u64) -> Result<(), RedisError> {
         self.guarded(self.timeout, async {
             let mut conn = self.connection().await?;
@@ -310,6 +313,7 @@ impl RedisClient {
     }
 
     /// Runs a Lua script with EVAL under the same breaker and timeout as every other call.
+    #[tracing::instrument(name = "redis", skip_all, fields(otel.kind = "client", db.system = "redis", db.operation.name = "EVAL"))]
     pub async fn eval<T: redis::FromRedisValue>(
         &self,
         script: &str,
@@ -333,6 +337,7 @@ impl RedisClient {
     /// In a cluster each primary is scanned in turn (a cursor belongs to one node), and UNLINK
     /// is split by slot. Slow on purpose-sized keyspaces, so it gets a longer deadline than a
     /// lookup.
+    #[tracing::instrument(name = "redis", skip_all, fields(otel.kind = "client", db.system = "redis", db.operation.name = "SCAN+DEL"))]
     pub async fn clear(&self, namespace: &str) -> Result<u64, RedisError> {
         let pattern = format!("{}:{namespace}:*", self.prefix);
         self.guarded(Duration::from_secs(30), async {

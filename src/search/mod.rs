@@ -14,6 +14,7 @@ pub use fusion::{Fusion, Weights};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use uuid::Uuid;
 
@@ -465,7 +466,8 @@ async fn candidates(
     let mut lists = if queries.is_empty() {
         Vec::new()
     } else {
-        ctx.index.search_many(queries).await?
+        let span = tracing::info_span!("vector.search", vector.queries = queries.len());
+        ctx.index.search_many(queries).instrument(span).await?
     }
     .into_iter();
     let dense = if has_dense {

@@ -307,6 +307,7 @@ impl MetadataStore {
 
     /// The document without an external id that has this content (those with one are not
     /// deduplicated by content).
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "find_by_hash"))]
     pub async fn find_by_hash(&self, content_hash: &str) -> Result<Option<Document>, StoreError> {
         select_documents()
             .filter(document::Column::DedupeKey.eq(content_hash))
@@ -318,6 +319,7 @@ impl MetadataStore {
             .transpose()
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "find_by_external_id"))]
     pub async fn find_by_external_id(
         &self,
         external_id: &str,
@@ -331,6 +333,7 @@ impl MetadataStore {
             .transpose()
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "documents_by_ids"))]
     pub async fn documents_by_ids(
         &self,
         ids: &[Uuid],
@@ -348,6 +351,7 @@ impl MetadataStore {
             .collect()
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "chunks_by_ids"))]
     pub async fn chunks_by_ids(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Chunk>, StoreError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -362,6 +366,7 @@ impl MetadataStore {
     }
 
     /// Each document's chunks in order.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "chunks_of_documents"))]
     pub async fn chunks_of_documents(
         &self,
         ids: &[Uuid],
@@ -386,6 +391,7 @@ impl MetadataStore {
     }
 
     /// Newest first, at most `limit`, strictly after `after`.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "list_documents"))]
     pub async fn list_documents(
         &self,
         filter: &DocumentFilter,
@@ -440,6 +446,7 @@ impl MetadataStore {
     }
 
     /// The committed corpus generation.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "generation"))]
     pub async fn generation(&self) -> Result<u64, StoreError> {
         let row = self
             .db
@@ -453,10 +460,12 @@ impl MetadataStore {
         Ok(generation.max(0) as u64)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "count_documents"))]
     pub async fn count_documents(&self) -> Result<u64, StoreError> {
         Ok(document::Entity::find().count(&self.db).await?)
     }
 
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "count_chunks"))]
     pub async fn count_chunks(&self) -> Result<u64, StoreError> {
         Ok(chunk::Entity::find().count(&self.db).await?)
     }

@@ -1,6 +1,7 @@
 //! The frontend examples in headless Chromium: starts a server with `examples` on (and Redis,
 //! when configured, so the dashboard shows L2) and runs `tests/browser/e2e.mjs` against it
-//! (playwright-core driving Debian's Chromium). Screenshots go to `target/screenshots/`.
+//! (playwright-core driving Debian's Chromium), and GraphiQL the same way. Both run with no
+//! network but the server. Screenshots go to `target/screenshots/` (or `SELFRAG_SCREENSHOT_DIR`).
 //!
 //! Needs Node.js, `tests/browser/node_modules` (`npm ci --prefix tests/browser`, which
 //! `scripts/test.sh` runs) and Chromium (`/usr/bin/chromium`, or `CHROMIUM`). Skipped without
@@ -32,34 +33,24 @@ fn missing_tools() -> Vec<String> {
     missing
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_pages_work_in_a_real_browser() {
-    let missing = missing_tools();
-    if !missing.is_empty() {
-        crate::helpers::skip_outside_ci(
-            "the browser test",
-            &format!("missing: {}", missing.join(", ")),
-        );
-        return;
-    }
-    let redis = redis_url();
-    let prefix = unique_prefix();
-    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
-        config.examples = true;
-        config.examples_dir = repo_root().join("frontend-examples");
-        config.redis_url = redis;
-        config.cache.key_prefix = prefix;
-    })
-    .await;
-    let base_url = app.base_url.clone();
+/// `SELFRAG_SCREENSHOT_DIR` (`docs/images` takes the README's pictures again), else
+/// `target/screenshots`.
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("SELFRAG_SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/screenshots"))
+}
+
+/// Runs `tests/browser/<script>` against the app at `base_url` (with `env` added), failing the
+/// test with its output when it fails.
+async fn run_browser_script(script: &str, base_url: String, env: Vec<(&'static str, String)>) {
+    let script = repo_root().join("tests/browser").join(script);
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(repo_root().join("tests/browser/e2e.mjs"))
+            .arg(&script)
             .env("SELFRAG_BASE_URL", base_url)
-            .env(
-                "SELFRAG_SCREENSHOT_DIR",
-                repo_root().join("target/screenshots"),
-            )
+            .env("SELFRAG_SCREENSHOT_DIR", screenshot_dir())
+            .envs(env)
             .output()
     })
     .await
@@ -73,6 +64,59 @@ async fn the_example_pages_work_in_a_real_browser() {
         "the browser test failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
+}
+
+/// Skips (or under CI fails) when the browser's tools are missing; true when they are there.
+fn browser_available() -> bool {
+    let missing = missing_tools();
+    if missing.is_empty() {
+        return true;
+    }
+    crate::helpers::skip_outside_ci(
+        "the browser test",
+        &format!("missing: {}", missing.join(", ")),
+    );
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_pages_work_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let redis = redis_url();
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.examples = true;
+        config.examples_dir = repo_root().join("frontend-examples");
+        config.redis_url = redis;
+        config.cache.key_prefix = prefix;
+    })
+    .await;
+    run_browser_script("e2e.mjs", app.base_url.clone(), Vec::new()).await;
+}
+
+/// GraphiQL with no network but the server: its files, a search from the editor, the API key
+/// field (a mutation needs the writer key once keys exist), the documentation explorer and a
+/// subscription over graphql-ws.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_works_offline_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = app
+        .services()
+        .keys
+        .create("graphiql-e2e", selfrag::auth::Role::Writer)
+        .await
+        .expect("a writer key");
+    run_browser_script(
+        "graphiql.mjs",
+        app.base_url.clone(),
+        vec![("SELFRAG_API_KEY", key.secret)],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -27,12 +27,17 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Where `scripts/setup.sh` provisions the model and GraphiQL's files.
+pub fn provision_dir() -> PathBuf {
+    std::env::var_os("SELFRAG_PROVISION_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".selfrag"))
+}
+
 /// The provisioned model, as `scripts/setup.sh` leaves it.
 pub fn model_config() -> selfrag::config::ModelConfig {
     let defaults = selfrag::config::ModelConfig::default();
-    let base = std::env::var_os("SELFRAG_PROVISION_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".selfrag"));
+    let base = provision_dir();
     selfrag::config::ModelConfig {
         dir: base.join("models/all-MiniLM-L6-v2"),
         onnxruntime_lib: base.join("onnxruntime/libonnxruntime.so"),
@@ -63,6 +68,10 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         bind: "127.0.0.1:0".parse().expect("valid address"),
         data_dir: data_dir.to_path_buf(),
         model: model_config(),
+        graphql: selfrag::config::GraphqlConfig {
+            graphiql_dir: provision_dir().join("graphiql"),
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -630,4 +639,16 @@ pub async fn upload(
         .await
         .expect("request sent");
     response.json().await.expect("JSON response")
+}
+
+/// Polls `done` every 100 ms until it holds, failing the test after 60 s.
+pub async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

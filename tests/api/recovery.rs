@@ -4,12 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, TestDatabase, collection_stats, error_code, model_config};
+use crate::helpers::{
+    Backend, TestApp, TestDatabase, collection_stats, error_code, model_config, wait_for,
+};
 use crate::on_every_backend;
 
 const PARAGRAPH: &str = "Honeybees survive the winter by clustering around the queen and \
@@ -139,17 +141,6 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
-    }
-}
-
-async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

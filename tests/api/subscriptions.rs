@@ -206,6 +206,25 @@ async fn connection_init_checks_the_key() {
     .await;
     let message = next(&mut socket).await.expect("analytics");
     assert_eq!(message["type"], "next", "{message}");
+
+    // Header names in the payload as a headers editor sends them: any case.
+    for payload in [
+        json!({ "X-API-Key": services }),
+        json!({ "AUTHORIZATION": format!("Bearer {services}") }),
+    ] {
+        let mut socket = connect(&app, payload.clone())
+            .await
+            .unwrap_or_else(|err| panic!("{payload} not acknowledged: {err:?}"));
+        send(
+            &mut socket,
+            json!({ "id": "z", "type": "subscribe", "payload": {
+                "query": "subscription { cacheAnalytics { overall { misses } } }"
+            } }),
+        )
+        .await;
+        let message = next(&mut socket).await.expect("analytics");
+        assert_eq!(message["type"], "next", "{payload}: {message}");
+    }
 }
 
 /// A reader key, created through the running app's services.

@@ -7,23 +7,13 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { Failure, WAIT_MS, expect, launchOffline, ok, run, watchErrors } from "./lib.mjs";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const baseUrl = (process.env.SELFRAG_BASE_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
 const screenshotDir = path.resolve(repoRoot, process.env.SELFRAG_SCREENSHOT_DIR ?? "target/screenshots");
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-const WAIT_MS = 10_000; // the longest any single expectation may take
-const started = Date.now();
-
-class Failure extends Error {}
-function expect(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-function ok(message) {
-  console.log(`  ✓ ${message}`);
-}
 const number = (text) => Number(String(text).replace(/[^\d.]/g, ""));
 
 /** Runs a search through the API from this process (not the page), like another client would. */
@@ -35,20 +25,6 @@ async function apiSearch(query) {
   });
   const body = await response.json();
   expect(!body.errors, `API search failed: ${JSON.stringify(body.errors)}`);
-}
-
-/** Records console errors and uncaught exceptions of a page; `check` fails on any. */
-function watchErrors(page, name) {
-  const errors = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(`console error: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => errors.push(`uncaught: ${error.message}`));
-  return {
-    check() {
-      expect(errors.length === 0, `${name} page reported errors:\n    ${errors.join("\n    ")}`);
-    },
-  };
 }
 
 async function landing(context) {
@@ -253,34 +229,16 @@ async function dashboardFallback(context) {
   await page.close();
 }
 
-let browser;
-try {
+await run("selfrag e2e", async (closeAtEnd) => {
   await mkdir(screenshotDir, { recursive: true });
   console.log(`selfrag e2e against ${baseUrl}, Chromium ${executablePath}`);
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  context.setDefaultTimeout(WAIT_MS);
+  const { browser, context, checkOffline } = await launchOffline(baseUrl, executablePath);
+  closeAtEnd(browser);
   const marker = `zq${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   await landing(context);
   await searchPage(context, marker);
   await dashboardPage(context, marker);
   await dashboardFallback(context);
-  console.log(`passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${screenshotDir}`);
-} catch (error) {
-  console.error(`\nFAILED: ${error instanceof Failure ? error.message : error.stack ?? error}`);
-  process.exitCode = 1;
-} finally {
-  await browser?.close();
-}
+  checkOffline();
+  ok(`no page asked for anything off the server; screenshots in ${screenshotDir}`);
+});

@@ -9,10 +9,14 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
     NextRequest, NextResolve, NextValidation, ResolveInfo,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{
     Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
+
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::admission::{Admission, AdmissionRequest};
 use super::timing::{Timing, TimingRequest};
@@ -63,8 +67,15 @@ struct PipelineRequest {
 
 #[async_trait::async_trait]
 impl Extension for PipelineRequest {
+    /// The operation's span (`graphql.operation`), named once the operation is known.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        self.admission.request(ctx, next).await
+        let span = tracing::info_span!(
+            "graphql.operation",
+            otel.name = "graphql",
+            graphql.operation.name = tracing::field::Empty,
+            graphql.operation.type = tracing::field::Empty,
+        );
+        self.admission.request(ctx, next).instrument(span).await
     }
 
     async fn prepare_request(
@@ -103,6 +114,20 @@ impl Extension for PipelineRequest {
         next: NextExecute<'_>,
     ) -> Response {
         let operation = self.admission.take_chosen();
+        if let Some(operation) = &operation {
+            let span = tracing::Span::current();
+            let ty = match operation.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            // Renamed through OpenTelemetry: once started, a span ignores a recorded `otel.name`.
+            span.context()
+                .span()
+                .update_name(format!("{ty} {}", operation.label()));
+            span.record("graphql.operation.name", operation.label());
+            span.record("graphql.operation.type", ty);
+        }
         let response = match &self.timing {
             Some(timing) => {
                 timing
