@@ -22,6 +22,7 @@ needs a bundler. React 18 is the newest React with UMD builds.
 """
 
 import base64
+import fcntl
 import hashlib
 import io
 import json
@@ -83,8 +84,11 @@ def spec():
 
 
 def sha256_of(path):
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def is_complete(dest, verify):
@@ -167,6 +171,12 @@ def main():
         return
     cache = os.path.join(os.path.dirname(dest), "cache", "npm")
     os.makedirs(cache, exist_ok=True)
+    # One provisioning at a time (two set-ups would share the staging directory); a run that
+    # waited may find the work done.
+    lock = open(dest + ".lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not force and is_complete(dest, verify):
+        return
     staging = dest + ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)

@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# The browser test's driver (playwright-core; it uses the system's Chromium, never downloads one).
-if [ ! -d tests/browser/node_modules ] && command -v npm >/dev/null; then
-  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+# The browser test's driver (playwright-core; it uses the system's Chromium, never downloads one),
+# and the example pages it drives: TypeScript, type-checked and built by Vite into dist/.
+if command -v npm >/dev/null; then
+  [ -d tests/browser/node_modules ] || npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+  [ -d frontend-examples/node_modules ] || npm ci --prefix frontend-examples --no-audit --no-fund --loglevel=error
+  npm run --prefix frontend-examples --silent build
 fi
 exec cargo test --workspace --all-targets "$@"

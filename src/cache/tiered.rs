@@ -181,12 +181,15 @@ impl<V: CacheValue> TieredCache<V> {
     /// client can supply, such as persisted query texts, where there is nothing to compute.
     #[tracing::instrument(name = "cache.lookup", skip_all, fields(cache.namespace = self.namespace.name(), cache.level))]
     pub async fn get(&self, key: CacheKey) -> Option<(Arc<V>, Level)> {
+        let span = tracing::Span::current();
         if let Some(value) = self.l1.get(&key).await {
             Counters::bump(&self.counters.l1_hits);
+            span.record("cache.level", Level::L1.name());
             return Some((value, Level::L1));
         }
         match self.l2_get(&key).await {
             Some(value) => {
+                span.record("cache.level", Level::L2.name());
                 let value = Arc::new(value);
                 self.l1.insert(key, Arc::clone(&value)).await;
                 Counters::bump(&self.counters.l1_sets);
@@ -195,6 +198,7 @@ impl<V: CacheValue> TieredCache<V> {
             }
             None => {
                 Counters::bump(&self.counters.misses);
+                span.record("cache.level", "miss");
                 None
             }
         }

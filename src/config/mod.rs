@@ -69,7 +69,8 @@ pub struct Config {
     pub qdrant_collection: Option<String>,
     /// Serve the frontend examples under `/examples/` (`SELFRAG_EXAMPLES=true`).
     pub examples: bool,
-    /// Where the example pages are; relative paths are taken from the working directory.
+    /// Where the built example pages are (`npm run build` in `frontend-examples` writes them to
+    /// its `dist/`); relative paths are taken from the working directory.
     pub examples_dir: PathBuf,
     pub model: ModelConfig,
     pub embed: EmbedConfig,
@@ -100,7 +101,7 @@ impl Default for Config {
             qdrant_api_key: None,
             qdrant_collection: None,
             examples: false,
-            examples_dir: PathBuf::from("frontend-examples"),
+            examples_dir: PathBuf::from("frontend-examples/dist"),
             model: ModelConfig::default(),
             embed: EmbedConfig::default(),
             chunk: ChunkConfig::default(),

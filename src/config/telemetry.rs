@@ -11,8 +11,8 @@ pub struct TelemetryConfig {
     pub sample_interval_ms: u64,
     /// Requests at least this slow are listed in `/health/metrics`.
     pub slow_request_ms: u64,
-    /// An OTLP collector (`http://host:4317` for gRPC, `http://host:4318` for HTTP): when set,
-    /// every request's trace is exported there. Plain `http://` only; put TLS in a collector
+    /// An OTLP collector (`http://host:4317` for gRPC, `http://host:4318` for HTTP): when set
+    /// (and not empty), every request's trace is exported there. Plain `http://` only; put TLS in a collector
     /// beside selfrag.
     pub otlp_endpoint: Option<String>,
     /// `grpc`, or `http` for HTTP/protobuf to `<otlp_endpoint>/v1/traces`.
@@ -66,7 +66,7 @@ impl TelemetryConfig {
                 "must be at least 100",
             ));
         }
-        if let Some(endpoint) = &self.otlp_endpoint
+        if let Some(endpoint) = self.otlp_endpoint.as_deref().filter(|e| !e.is_empty())
             && !endpoint.starts_with("http://")
         {
             return Err(invalid(
@@ -86,6 +86,12 @@ impl TelemetryConfig {
             ("telemetry.trace_batch_delay_ms", self.trace_batch_delay_ms),
             ("telemetry.otlp_timeout_ms", self.otlp_timeout_ms),
         ])?;
+        if self.trace_batch_size > self.trace_queue_size || self.trace_batch_size > 10_000 {
+            return Err(invalid(
+                "telemetry.trace_batch_size",
+                "must be at most telemetry.trace_queue_size and at most 10000",
+            ));
+        }
         if self.service_name.trim().is_empty() {
             return Err(invalid("telemetry.service_name", "must not be empty"));
         }

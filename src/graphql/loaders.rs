@@ -5,6 +5,7 @@
 //! cross-request cache is the L1/L2 cache, which knows about invalidation.
 
 use std::collections::HashMap;
+use tracing::Instrument as _;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use uuid::Uuid;
@@ -18,7 +19,10 @@ pub struct StoreLoader {
 pub type Loaders = DataLoader<StoreLoader>;
 
 pub fn loaders(store: MetadataStore) -> Loaders {
-    DataLoader::new(StoreLoader { store }, tokio::spawn)
+    DataLoader::new(StoreLoader { store }, |load| {
+        // In the requesting span, so its database spans belong to the request's trace.
+        tokio::spawn(load.in_current_span())
+    })
 }
 
 /// Key: a document by id.

@@ -10,10 +10,11 @@
 use std::path::Path;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Response as HttpResponse, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use tower_http::services::ServeDir;
+use tower_http::services::fs::ServeFileSystemResponseBody as ServeFileBody;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::HttpState;
@@ -45,10 +46,17 @@ pub fn router(config: &GraphqlConfig) -> Router<HttpState> {
             "GraphiQL will answer 503: {reason}; run scripts/setup.sh to provision it"
         );
     }
+    // Only a file that was found may be kept for good: a 404 must be asked again.
+    let keep = |response: &HttpResponse<ServeFileBody>| {
+        response
+            .status()
+            .is_success()
+            .then(|| HeaderValue::from_static("public, max-age=31536000, immutable"))
+    };
     let files = tower::ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
+            keep,
         ))
         .service(ServeDir::new(&config.graphiql_dir));
     Router::new().nest_service(ASSETS_ROUTE, files)

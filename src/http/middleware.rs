@@ -89,9 +89,16 @@ pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -
 fn request_span(request: &Request) -> tracing::Span {
     let method = request.method();
     let path = request.uri().path();
+    // Named by the matched route, not the path: span names are grouped on, and paths are
+    // as many as clients make up.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
     let span = tracing::info_span!(
         "http",
-        otel.name = %format_args!("{method} {path}"),
+        otel.name = %format_args!("{method} {route}"),
+        http.route = route,
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
         http.request.method = %method,

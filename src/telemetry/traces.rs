@@ -36,10 +36,12 @@ pub struct TraceSetupError {
     reason: String,
 }
 
-/// The running export. [`TraceExport::shutdown`] sends what is queued (bounded by the export
-/// timeout); dropping it without doing so loses the spans still queued.
+/// The running export. [`TraceExport::shutdown`] sends what is queued; dropping it without
+/// doing so loses the spans still queued.
 pub struct TraceExport {
     provider: SdkTracerProvider,
+    /// How long [`TraceExport::shutdown`] waits for the queue to be sent (at most a minute).
+    flush_limit: Duration,
 }
 
 impl TraceExport {
@@ -47,7 +49,7 @@ impl TraceExport {
     pub fn start(
         config: &TelemetryConfig,
     ) -> Result<Option<(TraceExport, SdkTracer)>, TraceSetupError> {
-        let Some(endpoint) = config.otlp_endpoint.as_deref() else {
+        let Some(endpoint) = config.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) else {
             return Ok(None);
         };
         let timeout = Duration::from_millis(config.otlp_timeout_ms);
@@ -64,10 +66,16 @@ impl TraceExport {
                 .with_timeout(timeout)
                 .build(),
         };
-        let exporter = built.map_err(|err| TraceSetupError {
+        let mut exporter = built.map_err(|err| TraceSetupError {
             endpoint: endpoint.to_owned(),
             reason: err.to_string(),
         })?;
+        // The exporter sends the resource (service.name) with every batch; the provider would
+        // hand it to a processor, but ours moves the exporter into its task first.
+        let resource = Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .build();
+        exporter.set_resource(&resource);
         let processor = BoundedExport::spawn(
             exporter,
             config.trace_queue_size,
@@ -79,20 +87,25 @@ impl TraceExport {
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
                 config.trace_sample_ratio,
             ))))
-            .with_resource(
-                Resource::builder()
-                    .with_service_name(config.service_name.clone())
-                    .build(),
-            )
+            .with_resource(resource)
             .build();
         let tracer = provider.tracer("selfrag");
-        Ok(Some((TraceExport { provider }, tracer)))
+        // Flushing sends every queued batch, each bounded by the export timeout.
+        let batches = config.trace_queue_size.div_ceil(config.trace_batch_size) as u32 + 1;
+        let flush_limit = (timeout * batches).min(Duration::from_secs(60));
+        Ok(Some((
+            TraceExport {
+                provider,
+                flush_limit,
+            },
+            tracer,
+        )))
     }
 
-    /// Sends what is queued and stops. Blocks (up to the export timeout), so async callers run
-    /// it with `spawn_blocking`.
+    /// Sends what is queued and stops. Blocks (each queued batch bounded by the export timeout,
+    /// all of them by a minute), so async callers run it with `spawn_blocking`.
     pub fn shutdown(self) {
-        if let Err(err) = self.provider.shutdown() {
+        if let Err(err) = self.provider.shutdown_with_timeout(self.flush_limit) {
             tracing::warn!(error = %err, "trace export did not finish cleanly");
         }
     }
@@ -123,7 +136,6 @@ enum Command {
 struct BoundedExport {
     spans: mpsc::Sender<SpanData>,
     commands: mpsc::UnboundedSender<Command>,
-    timeout: Duration,
 }
 
 impl BoundedExport {
@@ -136,11 +148,7 @@ impl BoundedExport {
         let (spans, queue) = mpsc::channel(queue_size);
         let (commands, control) = mpsc::unbounded_channel();
         tokio::spawn(export_loop(exporter, queue, control, batch_size, delay));
-        BoundedExport {
-            spans,
-            commands,
-            timeout: delay + Duration::from_secs(10),
-        }
+        BoundedExport { spans, commands }
     }
 
     /// Asks the task to send everything queued and waits for it, up to `timeout`.
@@ -169,11 +177,11 @@ impl SpanProcessor for BoundedExport {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.flush(self.timeout)
+        self.flush(Duration::from_secs(30))
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.flush(timeout.min(self.timeout))
+        self.flush(timeout)
     }
 }
 
@@ -188,8 +196,11 @@ async fn export_loop(
     let mut tick = tokio::time::interval(delay);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Never more than `batch_size` in one export (a collector limits message sizes); a
+        // full batch is sent as soon as it is full, so there is always room here.
+        let room = batch_size - batch.len();
         tokio::select! {
-            received = queue.recv_many(&mut batch, batch_size) => {
+            received = queue.recv_many(&mut batch, room) => {
                 if received == 0 {
                     break; // every sender is gone: the provider was dropped
                 }

@@ -1,5 +1,6 @@
-//! The frontend examples in headless Chromium: starts a server with `examples` on (and Redis,
-//! when configured, so the dashboard shows L2) and runs `tests/browser/e2e.mjs` against it
+//! The frontend examples (TypeScript, built by Vite into `frontend-examples/dist`) in headless
+//! Chromium: starts a server with `examples` on (and Redis, when configured, so the dashboard
+//! shows L2) and runs `tests/browser/e2e.mjs` against it
 //! (playwright-core driving Debian's Chromium), and GraphiQL the same way. Both run with no
 //! network but the server. Screenshots go to `target/screenshots/` (or `SELFRAG_SCREENSHOT_DIR`).
 //!
@@ -10,7 +11,20 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::helpers::{Backend, TestApp, redis_url, repo_root, unique_prefix};
+use crate::helpers::{Backend, TestApp, raw_get_status, redis_url, repo_root, unique_prefix};
+
+/// The example pages as Vite builds them (`npm run build` in `frontend-examples`).
+fn examples_dir() -> PathBuf {
+    repo_root().join("frontend-examples/dist")
+}
+
+/// What is missing for the built example pages, if anything.
+fn missing_examples() -> Option<String> {
+    (!examples_dir().join("index.html").exists()).then(|| {
+        "frontend-examples/dist (npm ci --prefix frontend-examples && npm run --prefix frontend-examples build)"
+            .to_owned()
+    })
+}
 
 /// What is missing for the browser test, if anything.
 fn missing_tools() -> Vec<String> {
@@ -84,11 +98,15 @@ async fn the_example_pages_work_in_a_real_browser() {
     if !browser_available() {
         return;
     }
+    if let Some(missing) = missing_examples() {
+        crate::helpers::skip_outside_ci("the browser test", &format!("missing: {missing}"));
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix();
     let app = TestApp::spawn_with(Backend::Sqlite, |config| {
         config.examples = true;
-        config.examples_dir = repo_root().join("frontend-examples");
+        config.examples_dir = examples_dir();
         config.redis_url = redis;
         config.cache.key_prefix = prefix;
     })
@@ -123,12 +141,17 @@ async fn graphiql_works_offline_in_a_real_browser() {
 async fn examples_are_served_only_when_enabled() {
     let off = TestApp::spawn(Backend::Sqlite).await;
     assert_eq!(off.get("/examples/").await.status(), 404);
+    if let Some(missing) = missing_examples() {
+        crate::helpers::skip_outside_ci("the example pages", &format!("missing: {missing}"));
+        return;
+    }
 
     let on = TestApp::spawn_with(Backend::Sqlite, |config| {
         config.examples = true;
-        config.examples_dir = repo_root().join("frontend-examples");
+        config.examples_dir = examples_dir();
     })
     .await;
+    let mut scripts = Vec::new();
     for page in ["/examples/", "/examples/search/", "/examples/dashboard/"] {
         let response = on.get(page).await;
         assert_eq!(response.status(), 200, "{page}");
@@ -142,16 +165,25 @@ async fn examples_are_served_only_when_enabled() {
         );
         let html = response.text().await.expect("text");
         assert!(html.contains("<title>"), "{page} is a page");
+        // Vite's module scripts, under the base the pages are served at.
+        for part in html.split("src=\"").skip(1) {
+            let src = &part[..part.find('"').expect("a closed attribute")];
+            assert!(src.starts_with("/examples/"), "{page} loads {src}");
+            scripts.push(src.to_owned());
+        }
     }
-    let script = on.get("/examples/shared/graphql.js").await;
-    assert_eq!(script.status(), 200);
-    assert!(
-        script.headers()["content-type"]
-            .to_str()
-            .expect("ASCII")
-            .contains("javascript"),
-        "ES modules need a JavaScript MIME type"
-    );
+    assert!(!scripts.is_empty(), "the pages load their scripts");
+    for src in scripts {
+        let script = on.get(&src).await;
+        assert_eq!(script.status(), 200, "{src}");
+        assert!(
+            script.headers()["content-type"]
+                .to_str()
+                .expect("ASCII")
+                .contains("javascript"),
+            "ES modules need a JavaScript MIME type: {src}"
+        );
+    }
     // A directory without its slash is redirected (relative links in the page need it).
     let no_slash = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -162,5 +194,43 @@ async fn examples_are_served_only_when_enabled() {
         .await
         .expect("request");
     assert!(no_slash.status().is_redirection(), "{}", no_slash.status());
-    assert_eq!(on.get("/examples/../Cargo.toml").await.status(), 404);
+    assert_eq!(
+        no_slash.headers()["location"],
+        "/examples/search/",
+        "the redirect stays under /examples"
+    );
+    // `package.json` is one level up from the built pages.
+    for traversal in ["/examples/../package.json", "/examples/%2e%2e/package.json"] {
+        assert_eq!(
+            raw_get_status(&on.base_url, traversal).await,
+            404,
+            "{traversal}"
+        );
+    }
+}
+
+/// The example pages' TypeScript types are generated from `schema.graphql` by GraphQL Code
+/// Generator; this fails when they drift from the schema (or from the pages' operations):
+/// run `npm run --prefix frontend-examples codegen` and commit the result.
+#[test]
+fn the_example_pages_types_match_the_schema() {
+    let pages = repo_root().join("frontend-examples");
+    if !pages.join("node_modules/.bin/graphql-codegen").exists() {
+        crate::helpers::skip_outside_ci(
+            "the example pages' type check",
+            "missing: frontend-examples/node_modules (npm ci --prefix frontend-examples)",
+        );
+        return;
+    }
+    let output = Command::new("npm")
+        .args(["run", "--silent", "codegen:check"])
+        .current_dir(&pages)
+        .output()
+        .expect("npm runs");
+    assert!(
+        output.status.success(),
+        "the generated types drift from schema.graphql; run `npm run --prefix frontend-examples codegen`:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, raw_get_status};
 
 /// The `src="…"` and `href="…"` values of a page.
 fn linked_paths(html: &str) -> Vec<String> {
@@ -76,8 +76,20 @@ async fn graphiql_and_its_files_come_from_the_server() {
             "{file} has content"
         );
     }
-    assert_eq!(app.get("/graphiql/../Cargo.toml").await.status(), 404);
-    assert_eq!(app.get("/graphiql/nothing.js").await.status(), 404);
+    // `.complete-v1` is one level up from GraphiQL's files, in the provisioning directory.
+    for traversal in ["/graphiql/../.complete-v1", "/graphiql/%2e%2e/.complete-v1"] {
+        assert_eq!(
+            raw_get_status(&app.base_url, traversal).await,
+            404,
+            "{traversal}"
+        );
+    }
+    let missing = app.get("/graphiql/nothing.js").await;
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.headers().get("cache-control").is_none(),
+        "a 404 must not be kept"
+    );
 }
 
 #[tokio::test]

@@ -652,3 +652,22 @@ pub async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// The status of `GET path` sent byte for byte (HTTP clients resolve `..` before sending, so a
+/// traversal attempt needs a raw request).
+pub async fn raw_get_status(base_url: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sent");
+    let mut head = vec![0; 64];
+    let read = stream.read(&mut head).await.expect("answered");
+    let line = String::from_utf8_lossy(&head[..read]).into_owned();
+    line.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {line}"))
+}

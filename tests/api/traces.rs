@@ -21,14 +21,24 @@ use serde_json::{Value, json};
 
 use crate::helpers::{model_config, redis_url, unique_prefix, wait_for};
 
-/// Spans as the receiver got them, from either transport.
+/// Spans as the receiver got them, from either transport, and the `service.name` of each
+/// batch's resource.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<Span>>>);
+struct Received(Arc<Mutex<Vec<Span>>>, Arc<Mutex<Vec<String>>>);
 
 impl Received {
     fn add(&self, request: ExportTraceServiceRequest) {
         let mut spans = self.0.lock().expect("not poisoned");
+        let mut services = self.1.lock().expect("not poisoned");
         for resource in request.resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                .map(|v| format!("{v:?}"));
+            services.push(service.unwrap_or_default());
             for scope in resource.scope_spans {
                 spans.extend(scope.spans);
             }
@@ -152,13 +162,17 @@ impl Server {
         for (key, value) in telemetry {
             command.env(key, value);
         }
-        let server = Server {
+        let mut server = Server {
             process: command.spawn().expect("selfrag starts"),
             base_url: format!("http://127.0.0.1:{port}"),
         };
         let client = reqwest::Client::new();
         let ready = format!("{}/health/live", server.base_url);
         wait_for("the server to serve", async || {
+            if let Ok(Some(status)) = server.process.try_wait() {
+                let log = std::fs::read_to_string(log).unwrap_or_default();
+                panic!("the server exited ({status}):\n{log}");
+            }
             client
                 .get(&ready)
                 .send()
@@ -266,12 +280,16 @@ async fn one_search_is_one_span_tree(protocol: &str, (endpoint, received): (Stri
         ],
     )
     .await;
-    server
+    let (ingested, _) = server
         .graphql(
-            r#"mutation { ingestDocument(input: { title: "Hives", content: "Honeybees keep the hive warm in winter by shivering their flight muscles." }) { chunksCreated } }"#,
+            r#"mutation { ingestDocument(input: { title: "Hives", content: "Honeybees keep the hive warm in winter by shivering their flight muscles." }) { document { id } } }"#,
             None,
         )
         .await;
+    let document_id = ingested["data"]["ingestDocument"]["document"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
 
     let trace_id = TRACE_ID.to_owned();
     let traceparent = format!("00-{trace_id}-{CALLER_SPAN}-01");
@@ -374,6 +392,43 @@ async fn one_search_is_one_span_tree(protocol: &str, (endpoint, received): (Stri
         );
     }
 
+    // Every batch names the service.
+    let services = received.1.lock().expect("not poisoned").clone();
+    assert!(
+        !services.is_empty() && services.iter().all(|s| s.contains("selfrag")),
+        "service.name of the batches: {services:?}"
+    );
+
+    // Rows fetched through the request's DataLoader (a task of its own) stay in its trace.
+    let loader_trace = "8".repeat(32);
+    server
+        .graphql(
+            &format!(r#"query DocumentChunks {{ document(id: "{document_id}") {{ chunks {{ content }} }} }}"#),
+            Some(&format!("00-{loader_trace}-{CALLER_SPAN}-01")),
+        )
+        .await;
+    let spans = spans_of(&received, &loader_trace, |spans| {
+        named(spans, "query DocumentChunks")
+            && spans.iter().any(|s| {
+                string_attribute(s, "db.operation.name").as_deref() == Some("chunks_of_documents")
+            })
+    })
+    .await;
+    let operation = spans
+        .iter()
+        .find(|s| s.name == "query DocumentChunks")
+        .expect("operation");
+    let loaded = spans
+        .iter()
+        .find(|s| {
+            string_attribute(s, "db.operation.name").as_deref() == Some("chunks_of_documents")
+        })
+        .expect("the loader's query");
+    assert!(
+        descends_from(loaded, operation, &spans),
+        "the loader's query is under the operation"
+    );
+
     // The logs carry the trace id on the request's lines (here tower-http's response line).
     let logs = std::fs::read_to_string(&log).expect("log");
     assert!(
@@ -409,6 +464,45 @@ async fn a_search_exports_one_span_tree_over_http() {
     one_search_is_one_span_tree("http", http_receiver().await).await;
 }
 
+/// `trace_sample_ratio = 0` keeps no new trace, but a caller that sampled is still followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_ratio_keeps_only_what_callers_sampled() {
+    let (endpoint, received) = grpc_receiver().await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(
+        &data.path().join("data"),
+        &data.path().join("server.log"),
+        &[
+            ("SELFRAG_TELEMETRY__OTLP_ENDPOINT", endpoint.as_str()),
+            ("SELFRAG_TELEMETRY__TRACE_SAMPLE_RATIO", "0.0"),
+        ],
+    )
+    .await;
+    let (_, unsampled_id) = server
+        .graphql("{ cacheAnalytics { corpusGeneration } }", None)
+        .await;
+    let sampled = "7".repeat(32);
+    server
+        .graphql(
+            "{ cacheAnalytics { corpusGeneration } }",
+            Some(&format!("00-{sampled}-{CALLER_SPAN}-01")),
+        )
+        .await;
+    spans_of(&received, &sampled, |spans| !spans.is_empty()).await;
+    let all = received.0.lock().expect("not poisoned").len();
+    let of_sampled = received.of_trace(&sampled).len();
+    assert_eq!(
+        all, of_sampled,
+        "only the caller's sampled trace is exported"
+    );
+    // Not sampled, the request's id is still its trace id (the same form whatever the sampler
+    // decided; only sampled ids find a trace in the collector).
+    assert!(
+        unsampled_id.len() == 32 && unsampled_id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{unsampled_id}"
+    );
+}
+
 /// A collector that is not there costs nothing but the spans: requests answer, and the lost
 /// spans are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,6 +521,7 @@ async fn export_to_nobody_never_fails_a_request() {
             ),
             ("SELFRAG_TELEMETRY__OTLP_TIMEOUT_MS", "200"),
             ("SELFRAG_TELEMETRY__TRACE_QUEUE_SIZE", "4"),
+            ("SELFRAG_TELEMETRY__TRACE_BATCH_SIZE", "2"),
         ],
     )
     .await;

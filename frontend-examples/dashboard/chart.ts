@@ -5,15 +5,46 @@
 const SVG = "http://www.w3.org/2000/svg";
 const TIME_STEPS = [5, 10, 15, 30, 60, 120, 300].map((s) => s * 1000);
 
-function svg(tag, attrs = {}, text) {
+/** A sample of a series: `t` in ms since the epoch, `v` null for "no data". */
+export interface Point {
+  t: number;
+  v: number | null;
+}
+
+export interface Series {
+  name: string;
+  /** A CSS colour. */
+  color: string;
+  points: Point[];
+  /** Shown in the legend instead of the latest value. */
+  note?: string;
+}
+
+export interface LineChartOptions {
+  series: Series[];
+  windowMs: number;
+  /** The top of the y axis; from the data when left out. */
+  yMax?: number;
+  /** Axis values. */
+  format?: (value: number) => string;
+  /** Accessible summary. */
+  label?: string;
+  height?: number;
+}
+
+function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number> = {},
+  text?: string,
+): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
   if (text != null) node.textContent = text;
   return node;
 }
 
 /** The smallest 1, 2 or 5 × 10ⁿ at or above `value`, so axis labels stay round. */
-export function niceCeil(value) {
+export function niceCeil(value: number): number {
   if (!(value > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
@@ -27,17 +58,20 @@ export function niceCeil(value) {
  * options: series [{ name, color (CSS colour), points }], yMax (fixed, else from the data),
  * format (axis/legend values), label (accessible summary), height.
  */
-export function lineChart(figure, { series, windowMs, yMax, format = String, label, height = 180 }) {
+export function lineChart(
+  figure: HTMLElement,
+  { series, windowMs, yMax, format = String, label, height = 180 }: LineChartOptions,
+): void {
   const width = Math.max(280, figure.clientWidth || 480);
   const pad = { top: 10, right: 12, bottom: 22, left: 52 };
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const now = Date.now();
   const start = now - windowMs;
-  const values = series.flatMap((s) => s.points.filter((p) => p.t >= start && p.v != null).map((p) => p.v));
+  const values = series.flatMap((s) => s.points.filter((p) => p.t >= start).flatMap((p) => (p.v != null ? [p.v] : [])));
   const top = yMax ?? niceCeil(Math.max(0, ...values) * 1.1);
-  const x = (t) => pad.left + ((t - start) / windowMs) * plotW;
-  const y = (v) => pad.top + plotH - (Math.min(v, top) / top) * plotH;
+  const x = (t: number) => pad.left + ((t - start) / windowMs) * plotW;
+  const y = (v: number) => pad.top + plotH - (Math.min(v, top) / top) * plotH;
 
   const root = svg("svg", {
     viewBox: `0 0 ${width} ${height}`,
@@ -71,7 +105,7 @@ export function lineChart(figure, { series, windowMs, yMax, format = String, lab
     let d = "";
     visible.forEach((p, i) => {
       if (p.v == null) return;
-      const joined = i > 0 && visible[i - 1].v != null;
+      const joined = i > 0 && visible[i - 1]?.v != null;
       d += `${joined ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`;
       // A point with no neighbours would be an invisible zero-length path: draw it as a dot.
       const alone = !joined && visible[i + 1]?.v == null;
@@ -84,14 +118,14 @@ export function lineChart(figure, { series, windowMs, yMax, format = String, lab
 }
 
 /** A legend: colour swatch, name and latest value of each series. */
-export function legend(list, series, format, empty = "no data") {
+export function legend(list: HTMLElement, series: Series[], format: (value: number) => string, empty = "no data"): void {
   list.replaceChildren(
     ...series.map((s) => {
       const li = document.createElement("li");
       const swatch = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = s.color;
-      const latest = [...s.points].reverse().find((p) => p.v != null);
+      const latest = [...s.points].reverse().find((p): p is Point & { v: number } => p.v != null);
       const value = document.createElement("span");
       value.className = "num";
       value.textContent = s.note ?? (latest ? format(latest.v) : empty);

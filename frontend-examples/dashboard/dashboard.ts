@@ -4,9 +4,26 @@
 //  - performanceMetrics polled every 2 s (requests, latency, operations);
 //  - a timed sample search on demand (extensions.timing).
 
-import { GraphqlWs, request } from "../shared/graphql.js";
-import { el, formatBytes, formatCount, formatMs, formatPercent } from "../shared/dom.js";
-import { legend, lineChart, niceCeil } from "./chart.js";
+import { GraphqlError, GraphqlWs, describeError, request } from "../shared/graphql.ts";
+import { byId, el, formatBytes, formatCount, formatMs, formatPercent, required } from "../shared/dom.ts";
+import { legend, lineChart, niceCeil, type Point, type Series } from "./chart.ts";
+import type {
+  AnalyticsFragment,
+  CacheNamespace,
+  CountersFragment,
+  DashboardAnalyticsPollQuery,
+  DashboardAnalyticsPollQueryVariables,
+  DashboardAnalyticsSubscription,
+  DashboardAnalyticsSubscriptionVariables,
+  DashboardMetricsQuery,
+  DashboardMetricsQueryVariables,
+  DashboardTimingSampleQuery,
+  DashboardTimingSampleQueryVariables,
+} from "../shared/generated/graphql.ts";
+
+type MetricsReport = DashboardMetricsQuery["performanceMetrics"];
+type StatsWindow = MetricsReport["requests"];
+type TimedSearch = DashboardTimingSampleQuery["search"];
 
 const WINDOW_MS = 5 * 60_000; // what the charts show at most
 const MIN_WINDOW_MS = 30_000; // ...and at least: a fresh page's few samples still span a chart
@@ -16,7 +33,7 @@ const METRICS_POLL_MS = 2000;
 const ANALYTICS_POLL_MS = 2000; // fallback when the WebSocket fails
 const WS_RETRY_MS = 15_000;
 
-const ANALYTICS_FIELDS = `
+const ANALYTICS_FIELDS = /* GraphQL */ `
   fragment Counters on CounterSnapshot {
     l1Hits l2Hits misses l1Sets l2Sets evictions errors l1HitRate l2HitRate hitRate
   }
@@ -29,15 +46,15 @@ const ANALYTICS_FIELDS = `
       counters { ...Counters }
     }
   }`;
-const ANALYTICS_SUBSCRIPTION = `
+const ANALYTICS_SUBSCRIPTION = /* GraphQL */ `
   subscription DashboardAnalytics($intervalMs: Int!) {
     cacheAnalytics(intervalMs: $intervalMs) { ...Analytics }
   }
   ${ANALYTICS_FIELDS}`;
-const ANALYTICS_QUERY = `
+const ANALYTICS_QUERY = /* GraphQL */ `
   query DashboardAnalyticsPoll { cacheAnalytics { ...Analytics } }
   ${ANALYTICS_FIELDS}`;
-const METRICS_QUERY = `
+const METRICS_QUERY = /* GraphQL */ `
   query DashboardMetrics {
     performanceMetrics {
       uptimeSeconds
@@ -47,7 +64,7 @@ const METRICS_QUERY = `
       }
     }
   }`;
-const TIMED_SEARCH = `
+const TIMED_SEARCH = /* GraphQL */ `
   query DashboardTimingSample($query: String!) {
     search(query: $query, limit: 5) {
       totalHits tookMs cacheHit cacheLevel
@@ -55,14 +72,14 @@ const TIMED_SEARCH = `
     }
   }`;
 
-const NAMESPACE_LABELS = {
+const NAMESPACE_LABELS: Partial<Record<CacheNamespace, string>> = {
   EMBEDDINGS: "Embeddings",
   RESULTS: "Search results",
   PERSISTED_QUERIES: "Persisted queries",
 };
-const color = (n) => `var(--series-${n})`;
+const color = (n: number) => `var(--series-${n})`;
 
-const $ = (id) => document.getElementById(id);
+const $ = (id: string) => byId(id);
 const pageStart = Date.now();
 
 /** The charts' time span: from page load until it reaches WINDOW_MS, so lines are not crammed at the right edge. */
@@ -71,33 +88,36 @@ const chartWindow = () => Math.min(WINDOW_MS, Math.max(MIN_WINDOW_MS, Date.now()
 // ---------------------------------------------------------------------------------------
 // History: snapshots kept for the charts' window (plus the hit-rate span before it).
 
-const analyticsHistory = []; // { t, data: CacheAnalytics }
-const metricsHistory = []; // { t, requests: StatsWindow }
+const analyticsHistory: { t: number; data: AnalyticsFragment }[] = [];
+const metricsHistory: { t: number; requests: StatsWindow }[] = [];
 
-function keep(history, entry) {
+function keep<T extends { t: number }>(history: T[], entry: T): void {
   history.push(entry);
   const oldest = Date.now() - WINDOW_MS - HIT_RATE_SPAN_MS;
-  while (history.length && history[0].t < oldest) history.shift();
+  while (history[0] && history[0].t < oldest) history.shift();
 }
 
-const NO_COUNTS = { l1Hits: 0, l2Hits: 0, misses: 0 };
-const lookups = (c) => c.l1Hits + c.l2Hits + c.misses;
+/** The counters hit rates are computed from. */
+type Counts = Pick<CountersFragment, "l1Hits" | "l2Hits" | "misses">;
+const NO_COUNTS: Counts = { l1Hits: 0, l2Hits: 0, misses: 0 };
+const lookups = (c: Counts) => c.l1Hits + c.l2Hits + c.misses;
 
 /**
  * Hit rates over the last HIT_RATE_SPAN_MS at each sample, from counter differences: the
  * server's own rates are since start and would barely move. Null when nothing was looked up.
  * L2's rate is over the lookups that reached it (L1 misses), as the server defines it.
  */
-function hitRateSeries(pick) {
-  const l1 = [];
-  const l2 = [];
+function hitRateSeries(pick: (data: AnalyticsFragment) => Counts): { l1: Point[]; l2: Point[] } {
+  const l1: Point[] = [];
+  const l2: Point[] = [];
   let from = 0;
-  for (let i = 0; i < analyticsHistory.length; i++) {
-    const { t, data } = analyticsHistory[i];
-    while (analyticsHistory[from].t < t - HIT_RATE_SPAN_MS) from++;
-    if (from === i) continue; // no earlier sample to compare with yet
+  for (const [i, { t, data }] of analyticsHistory.entries()) {
+    // Stops at i at the latest: its own t is not below t - span.
+    while ((analyticsHistory[from]?.t ?? t) < t - HIT_RATE_SPAN_MS) from++;
+    const earlier = analyticsHistory[from];
+    if (from === i || !earlier) continue; // no earlier sample to compare with yet
     const now = pick(data);
-    const then = pick(analyticsHistory[from].data);
+    const then = pick(earlier.data);
     const n = lookups(now) - lookups(then);
     const l1Hits = now.l1Hits - then.l1Hits;
     const l2Hits = now.l2Hits - then.l2Hits;
@@ -113,13 +133,19 @@ function hitRateSeries(pick) {
 // ---------------------------------------------------------------------------------------
 // Rendering
 
-let hitRateFigures = null;
+/** A hit-rate chart: all namespaces together, or one. */
+interface HitRateFigure {
+  figure: HTMLElement;
+  list: HTMLUListElement;
+  title: string;
+}
+let hitRateFigures: Map<"ALL" | CacheNamespace, HitRateFigure> | null = null;
 
 /** Creates one small chart per namespace the first time the namespaces are known. */
-function hitRateFiguresFor(namespaces) {
+function hitRateFiguresFor(namespaces: AnalyticsFragment["namespaces"]): Map<"ALL" | CacheNamespace, HitRateFigure> {
   if (hitRateFigures) return hitRateFigures;
   hitRateFigures = new Map();
-  const names = ["ALL", ...namespaces.map((n) => n.namespace)];
+  const names: ("ALL" | CacheNamespace)[] = ["ALL", ...namespaces.map((n) => n.namespace)];
   for (const name of names) {
     const title = name === "ALL" ? "All namespaces" : NAMESPACE_LABELS[name] ?? name;
     const list = el("ul", { class: "legend" });
@@ -134,7 +160,7 @@ function hitRateFiguresFor(namespaces) {
   return hitRateFigures;
 }
 
-function renderAnalytics(data) {
+function renderAnalytics(data: AnalyticsFragment): void {
   const overall = data.overall;
   $("stat-lookups").textContent = formatCount(lookups(overall));
   $("stat-lookups-sub").textContent =
@@ -157,10 +183,10 @@ function renderAnalytics(data) {
   const figures = hitRateFiguresFor(data.namespaces);
   for (const [name, { figure, list, title }] of figures) {
     const pick = name === "ALL"
-      ? (d) => d.overall
-      : (d) => d.namespaces.find((n) => n.namespace === name)?.counters ?? NO_COUNTS;
+      ? (d: AnalyticsFragment) => d.overall
+      : (d: AnalyticsFragment) => d.namespaces.find((n) => n.namespace === name)?.counters ?? NO_COUNTS;
     const { l1, l2: l2Points } = hitRateSeries(pick);
-    const series = [
+    const series: Series[] = [
       { name: "L1", color: color(1), points: l1 },
       // Without Redis every L1 miss is an L2 "miss" too: a flat 0 % would mislead.
       l2Off ? { name: "L2", color: color(2), points: [], note: "off" } : { name: "L2", color: color(2), points: l2Points },
@@ -169,7 +195,7 @@ function renderAnalytics(data) {
       series,
       windowMs: chartWindow(),
       yMax: 1,
-      format: (v) => `${Math.round(v * 100)} %`,
+      format: (v: number) => `${Math.round(v * 100)} %`,
       label: `${title}: hit rate of L1 and L2 over the last minutes`,
       height: 150,
     });
@@ -207,7 +233,7 @@ function renderAnalytics(data) {
   $("l2-chart").hidden = l2Off;
   if (!l2Off) {
     const points = analyticsHistory.map(({ t, data: d }) => ({ t, v: d.l2.state === "UP" ? d.l2.usedMemoryBytes : null }));
-    const series = [{ name: "used memory", color: color(4), points }];
+    const series: Series[] = [{ name: "used memory", color: color(4), points }];
     lineChart($("l2-chart"), {
       series,
       windowMs: chartWindow(),
@@ -219,7 +245,7 @@ function renderAnalytics(data) {
   }
 
   // Counters since start, per namespace.
-  const row = (label, c) =>
+  const row = (label: string, c: CountersFragment) =>
     el("tr", {},
       el("th", { scope: "row" }, label),
       ...[c.l1Hits, c.l2Hits, c.misses].map((v) => el("td", { class: "num" }, formatCount(v))),
@@ -233,20 +259,20 @@ function renderAnalytics(data) {
 }
 
 /** A round top for a byte axis: 1, 2 or 5 × a power of 1024, so ticks read 512 KiB, 1 MiB… */
-function byteCeil(bytes) {
+function byteCeil(bytes: number): number {
   let unit = 1;
   while (bytes / unit >= 1024) unit *= 1024;
   return niceCeil(bytes / unit) * unit;
 }
 
-function onAnalytics(data) {
+function onAnalytics(data: AnalyticsFragment): void {
   keep(analyticsHistory, { t: Date.now(), data });
   renderAnalytics(data);
 }
 
-let lastReport = null;
+let lastReport: MetricsReport | null = null;
 
-function renderMetrics(report) {
+function renderMetrics(report: MetricsReport): void {
   lastReport = report;
   const r = report.requests;
   $("stat-requests").textContent = formatCount(r.requests);
@@ -254,11 +280,11 @@ function renderMetrics(report) {
   $("stat-latency").textContent = formatMs(r.p95Ms);
   $("stat-latency-sub").textContent = `p50 ${formatMs(r.p50Ms)} · p99 ${formatMs(r.p99Ms)} · ${formatPercent(r.errorRate)} errors`;
 
-  const rps = [{ name: "requests/s", color: color(1), points: metricsHistory.map(({ t, requests }) => ({ t, v: requests.requestsPerSecond })) }];
-  lineChart($("rps-chart"), { series: rps, windowMs: chartWindow(), format: (v) => String(+v.toFixed(2)), label: "Requests per second over the last minutes" });
-  legend($("rps-legend"), rps, (v) => `${v.toFixed(2)}/s`);
+  const rps: Series[] = [{ name: "requests/s", color: color(1), points: metricsHistory.map(({ t, requests }) => ({ t, v: requests.requestsPerSecond })) }];
+  lineChart($("rps-chart"), { series: rps, windowMs: chartWindow(), format: (v: number) => String(+v.toFixed(2)), label: "Requests per second over the last minutes" });
+  legend($("rps-legend"), rps, (v: number) => `${v.toFixed(2)}/s`);
 
-  const latency = ["p50", "p95", "p99"].map((p, i) => ({
+  const latency: Series[] = (["p50", "p95", "p99"] as const).map((p, i) => ({
     name: p,
     color: color(i + 1),
     points: metricsHistory.map(({ t, requests }) => ({ t, v: requests[`${p}Ms`] })),
@@ -282,26 +308,26 @@ function renderMetrics(report) {
 // ---------------------------------------------------------------------------------------
 // Feeds
 
-function setFeed(mode, text) {
+function setFeed(mode: "live" | "polling", text: string): void {
   const badge = $("feed-status");
   badge.dataset.mode = mode;
   badge.className = `badge ${mode === "live" ? "up" : mode === "polling" ? "computed" : ""}`;
   badge.textContent = text;
 }
 
-function showError(error) {
-  $("dashboard-error").textContent = error ? (error.describe?.() ?? String(error)) : "";
+function showError(error: unknown): void {
+  $("dashboard-error").textContent = error ? describeError(error) : "";
 }
 
-let pollTimer = null;
-let retryTimer = null;
+let pollTimer: number | null = null;
+let retryTimer: number | undefined;
 
-function startPolling(reason) {
+function startPolling(reason: string): void {
   setFeed("polling", `polling every ${ANALYTICS_POLL_MS / 1000} s (WebSocket: ${reason})`);
   if (pollTimer) return;
   const poll = async () => {
     try {
-      const { data } = await request(ANALYTICS_QUERY);
+      const { data } = await request<DashboardAnalyticsPollQuery, DashboardAnalyticsPollQueryVariables>(ANALYTICS_QUERY, {});
       onAnalytics(data.cacheAnalytics);
       showError(null);
     } catch (error) {
@@ -312,15 +338,15 @@ function startPolling(reason) {
   pollTimer = setInterval(poll, ANALYTICS_POLL_MS);
 }
 
-function stopPolling() {
-  clearInterval(pollTimer);
+function stopPolling(): void {
+  if (pollTimer != null) clearInterval(pollTimer);
   pollTimer = null;
 }
 
 /** Subscribes over graphql-ws; on any failure, polls and tries the WebSocket again later. */
-function subscribe() {
+function subscribe(): void {
   let failed = false;
-  const fail = (error) => {
+  const fail = (error: Error) => {
     if (failed) return; // close and error both report one failure
     failed = true;
     startPolling(error.message);
@@ -328,12 +354,15 @@ function subscribe() {
     retryTimer = setTimeout(subscribe, WS_RETRY_MS);
   };
   const client = new GraphqlWs({ onClose: fail });
-  client.subscribe(ANALYTICS_SUBSCRIPTION, { intervalMs: ANALYTICS_INTERVAL_MS }, {
+  client.subscribe<DashboardAnalyticsSubscription, DashboardAnalyticsSubscriptionVariables>(
+    ANALYTICS_SUBSCRIPTION, { intervalMs: ANALYTICS_INTERVAL_MS }, {
     next(payload) {
-      if (payload.errors?.length) {
-        showError({ describe: () => `${payload.errors[0].extensions?.code ?? "ERROR"}: ${payload.errors[0].message}` });
+      const first = payload.errors?.[0];
+      if (first) {
+        showError(new GraphqlError(first.extensions?.code ?? "ERROR", first.message));
         return;
       }
+      if (!payload.data) return;
       stopPolling();
       setFeed("live", "live · WebSocket");
       showError(null);
@@ -344,10 +373,10 @@ function subscribe() {
   });
 }
 
-async function pollMetrics() {
+async function pollMetrics(): Promise<void> {
   if (document.hidden) return; // nobody is looking: spare the server
   try {
-    const { data } = await request(METRICS_QUERY);
+    const { data } = await request<DashboardMetricsQuery, DashboardMetricsQueryVariables>(METRICS_QUERY, {});
     keep(metricsHistory, { t: Date.now(), requests: data.performanceMetrics.requests });
     renderMetrics(data.performanceMetrics);
   } catch (error) {
@@ -358,22 +387,63 @@ async function pollMetrics() {
 // ---------------------------------------------------------------------------------------
 // Resolver timing
 
-async function runTiming() {
-  const button = $("timing-form").querySelector("button");
-  const query = $("timing-query").value.trim();
+/** One field in `extensions.timing.slowest`. */
+interface FieldTiming {
+  path: string;
+  type: string;
+  field: string;
+  ms: number;
+}
+
+/** `extensions.timing`, which the server adds when asked with `X-Selfrag-Timing: 1`. */
+interface Timing {
+  totalMs: number;
+  /** The slowest fields, slowest first. */
+  slowest?: FieldTiming[];
+}
+
+/**
+ * `extensions.timing` when it is there, else null. Extensions are not in the schema, so
+ * codegen has no type for them: this checks the shape the server sends instead of casting.
+ */
+function readTiming(value: unknown): Timing | null {
+  if (typeof value !== "object" || value === null || !("totalMs" in value) || typeof value.totalMs !== "number") {
+    return null;
+  }
+  const slowest = "slowest" in value && Array.isArray(value.slowest) ? value.slowest : [];
+  return { totalMs: value.totalMs, slowest: slowest.filter(isFieldTiming) };
+}
+
+function isFieldTiming(value: unknown): value is FieldTiming {
+  return (
+    typeof value === "object" && value !== null &&
+    "path" in value && typeof value.path === "string" &&
+    "type" in value && typeof value.type === "string" &&
+    "field" in value && typeof value.field === "string" &&
+    "ms" in value && typeof value.ms === "number"
+  );
+}
+
+async function runTiming(): Promise<void> {
+  const button = required($("timing-form").querySelector("button"), "the timing button");
+  const query = byId("timing-query", HTMLInputElement).value.trim();
   if (!query) return;
   button.disabled = true;
   try {
-    const { data, extensions, responseTimeMs } = await request(TIMED_SEARCH, { query }, { headers: { "x-selfrag-timing": "1" } });
-    renderTiming(data.search, extensions.timing, responseTimeMs);
+    const { data, extensions, responseTimeMs } = await request<DashboardTimingSampleQuery, DashboardTimingSampleQueryVariables>(
+      TIMED_SEARCH,
+      { query },
+      { headers: { "x-selfrag-timing": "1" } },
+    );
+    renderTiming(data.search, readTiming(extensions.timing), responseTimeMs);
   } catch (error) {
-    $("timing-result").replaceChildren(el("p", { class: "message error", role: "alert" }, error.describe?.() ?? String(error)));
+    $("timing-result").replaceChildren(el("p", { class: "message error", role: "alert" }, describeError(error)));
   } finally {
     button.disabled = false;
   }
 }
 
-function renderTiming(result, timing, responseTimeMs) {
+function renderTiming(result: TimedSearch, timing: Timing | null, responseTimeMs: number | null): void {
   if (!timing) {
     $("timing-result").replaceChildren(
       el("p", { class: "message error" }, "The response has no extensions.timing: is graphql.field_timing off on the server?"),
@@ -407,15 +477,16 @@ function renderTiming(result, timing, responseTimeMs) {
   );
 }
 
-let timingTimer = null;
+let timingTimer: number | undefined;
 $("timing-form").addEventListener("submit", (event) => {
   event.preventDefault();
   runTiming();
 });
-$("timing-auto").addEventListener("change", (event) => {
+const timingAuto = byId("timing-auto", HTMLInputElement);
+timingAuto.addEventListener("change", () => {
   clearInterval(timingTimer);
-  timingTimer = event.target.checked ? setInterval(runTiming, 10_000) : null;
-  if (event.target.checked) runTiming();
+  timingTimer = timingAuto.checked ? setInterval(runTiming, 10_000) : undefined;
+  if (timingAuto.checked) runTiming();
 });
 
 // Charts are sized to their boxes: redraw from the kept history when the window resizes.
