@@ -84,13 +84,29 @@ pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -
         .layer(trace)
 }
 
-/// The request's span: a child of the caller's trace when the request carries a W3C
-/// `traceparent`. Its trace id (when traces are exported) goes in the logs as `trace_id`.
+/// The request's span. Exporting traces, it is named by the matched route (`POST /graphql`:
+/// span names are grouped on, paths are as many as clients make up), carries the
+/// OpenTelemetry conventions' attributes, joins the caller's trace from a W3C `traceparent`,
+/// and puts its trace id in the logs as `trace_id`. Otherwise it is only log context.
 fn request_span(request: &Request) -> tracing::Span {
     let method = request.method();
     let path = request.uri().path();
-    // Named by the matched route, not the path: span names are grouped on, and paths are
-    // as many as clients make up.
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok());
+    if !crate::telemetry::traces::exporting() {
+        let span = tracing::info_span!(
+            "http",
+            method = %method,
+            uri = %path,
+            request_id = tracing::field::Empty,
+        );
+        if let Some(id) = request_id {
+            span.record("request_id", id);
+        }
+        return span;
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -98,9 +114,9 @@ fn request_span(request: &Request) -> tracing::Span {
     let span = tracing::info_span!(
         "http",
         otel.name = %format_args!("{method} {route}"),
-        http.route = route,
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
+        http.route = route,
         http.request.method = %method,
         url.path = %path,
         http.response.status_code = tracing::field::Empty,
@@ -111,16 +127,11 @@ fn request_span(request: &Request) -> tracing::Span {
         // Fails only when no exporter is installed: there is no trace to join then.
         let _ = span.set_parent(parent_from_headers(request.headers()));
     }
-    let context = span.context();
-    let trace_id = context.span().span_context().trace_id();
+    let trace_id = span.context().span().span_context().trace_id();
     if trace_id != opentelemetry::trace::TraceId::INVALID {
         span.record("trace_id", tracing::field::display(trace_id));
     }
-    if let Some(id) = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(id) = request_id {
         span.record("request_id", id);
     }
     span
@@ -134,7 +145,11 @@ struct TraceIdOrUuid;
 impl MakeRequestId for TraceIdOrUuid {
     fn make_request_id<B>(&mut self, request: &axum::http::Request<B>) -> Option<RequestId> {
         let span = tracing::Span::current();
-        let trace_id = span.context().span().span_context().trace_id();
+        let trace_id = if crate::telemetry::traces::exporting() {
+            span.context().span().span_context().trace_id()
+        } else {
+            opentelemetry::trace::TraceId::INVALID
+        };
         let id = if trace_id == opentelemetry::trace::TraceId::INVALID {
             return MakeRequestUuid.make_request_id(request).inspect(|id| {
                 if let Ok(id) = id.header_value().to_str() {

@@ -80,6 +80,7 @@ pub fn init_logging(verbose: bool, tracer: Option<opentelemetry_sdk::trace::SdkT
             .with_threads(false)
             .with_filter(not_the_exporter)
     });
+    // A `FilterFn` is decided once per call site (its interest is cached), not per span.
     let trace_only_off = (!exporting).then(|| {
         filter_fn(|metadata| !(metadata.is_span() && TRACE_ONLY_SPANS.contains(&metadata.name())))
     });
@@ -99,13 +100,16 @@ pub fn init_logging(verbose: bool, tracer: Option<opentelemetry_sdk::trace::SdkT
         )
     };
     // `try_init`: a second call (tests, embedding) keeps the first subscriber.
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(spans)
         .with(log_filter(verbose))
         .with(trace_only_off)
         .with(text)
         .with(json)
         .try_init();
+    if exporting && installed.is_ok() {
+        traces::mark_exporting();
+    }
 }
 
 /// Runs `f` (reading the configuration, before logging can be set up from it) with its

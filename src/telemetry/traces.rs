@@ -7,6 +7,7 @@
 //! `otel_spans_dropped_total`; a failed export counts its spans in `otel_spans_failed_total`.
 //! The SDK's own batch processor drops silently, hence [`BoundedExport`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -22,6 +23,19 @@ use opentelemetry_sdk::trace::{
 use tokio::sync::mpsc;
 
 use crate::config::{OtlpProtocol, TelemetryConfig};
+
+/// Set once an exporter is installed (`telemetry::init_logging`): what only traces need is
+/// skipped on the request path while it is false.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported (an OTLP endpoint is configured and installed).
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+pub(super) fn mark_exporting() {
+    EXPORTING.store(true, Ordering::Relaxed);
+}
 
 pub const SPANS_DROPPED: &str = "otel_spans_dropped_total";
 pub const SPANS_EXPORTED: &str = "otel_spans_exported_total";

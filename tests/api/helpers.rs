@@ -671,3 +671,66 @@ pub async fn raw_get_status(base_url: &str, path: &str) -> u16 {
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP answer: {line}"))
 }
+
+/// A port that is free now (bound, then released), for a child `selfrag serve`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `selfrag serve` on `127.0.0.1:port` over `data_dir`, with the provisioned model and none of
+/// the environment's backend settings (the caller adds what it needs).
+pub fn serve_command(data_dir: &std::path::Path, port: u16) -> std::process::Command {
+    let model = model_config();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_selfrag"));
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("SELFRAG_DATA_DIR", data_dir)
+        .env("SELFRAG_MODEL__DIR", &model.dir)
+        .env("SELFRAG_MODEL__ONNXRUNTIME_LIB", &model.onnxruntime_lib)
+        .env_remove("SELFRAG_DATABASE_URL")
+        .env_remove("SELFRAG_REDIS_URL")
+        .env_remove("SELFRAG_QDRANT_URL")
+        .stdout(std::process::Stdio::null());
+    command
+}
+
+/// Waits until the child answers `/health/live`; fails at once, with `log` when given, if it
+/// exits first.
+pub async fn wait_until_serving(
+    process: &mut std::process::Child,
+    base_url: &str,
+    log: Option<&std::path::Path>,
+) {
+    let client = reqwest::Client::new();
+    let ready = format!("{base_url}/health/live");
+    wait_for("the server to serve", async || {
+        if let Ok(Some(status)) = process.try_wait() {
+            let log = log.and_then(|l| std::fs::read_to_string(l).ok());
+            panic!("the server exited ({status}):\n{}", log.unwrap_or_default());
+        }
+        client
+            .get(&ready)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
+/// `prefix/../file` and its percent-encoded form, sent raw, are 404: a file served under
+/// `prefix` cannot reach `file` one level up from its directory.
+pub async fn assert_no_traversal(base_url: &str, prefix: &str, file: &str) {
+    for traversal in [
+        format!("{prefix}/../{file}"),
+        format!("{prefix}/%2e%2e/{file}"),
+    ] {
+        assert_eq!(
+            raw_get_status(base_url, &traversal).await,
+            404,
+            "{traversal}"
+        );
+    }
+}

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Backend, TestApp, TestDatabase, collection_stats, error_code, model_config, wait_for,
+    Backend, TestApp, TestDatabase, collection_stats, error_code, free_port, serve_command,
+    wait_for, wait_until_serving,
 };
 use crate::on_every_backend;
 
@@ -62,44 +63,23 @@ impl Child {
     /// Starts the server on `data_dir` (and `database_url`), armed to stop at `point`, and
     /// waits until it serves.
     async fn serve(data_dir: &Path, database_url: Option<&str>, point: &str) -> Child {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let marker = data_dir.join("fault-reached");
-        let model = model_config();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_selfrag"));
+        let mut command = serve_command(data_dir, port);
         command
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .env("SELFRAG_DATA_DIR", data_dir)
-            .env("SELFRAG_MODEL__DIR", &model.dir)
-            .env("SELFRAG_MODEL__ONNXRUNTIME_LIB", &model.onnxruntime_lib)
             .env("SELFRAG_FAULT_POINT", point)
             .env("SELFRAG_FAULT_MARKER", &marker)
             .env("RUST_LOG", "warn")
-            .env_remove("SELFRAG_DATABASE_URL")
-            .env_remove("SELFRAG_REDIS_URL")
-            .env_remove("SELFRAG_QDRANT_URL")
-            .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(url) = database_url {
             command.env("SELFRAG_DATABASE_URL", url);
         }
-        let child = Child {
+        let mut child = Child {
             process: command.spawn().expect("selfrag starts"),
             base_url: format!("http://127.0.0.1:{port}"),
             marker,
         };
-        let client = reqwest::Client::new();
-        let ready = format!("{}/health/live", child.base_url);
-        wait_for("the child to serve", async || {
-            client
-                .get(&ready)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
+        wait_until_serving(&mut child.process, &child.base_url, None).await;
         child
     }
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -19,7 +19,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{model_config, redis_url, unique_prefix, wait_for};
+use crate::helpers::{
+    free_port, redis_url, serve_command, unique_prefix, wait_for, wait_until_serving,
+};
 
 /// Spans as the receiver got them, from either transport, and the `service.name` of each
 /// batch's resource.
@@ -134,25 +136,13 @@ struct Server {
 
 impl Server {
     async fn start(data_dir: &Path, log: &Path, telemetry: &[(&str, &str)]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let model = model_config();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_selfrag"));
+        let port = free_port();
+        let mut command = serve_command(data_dir, port);
         command
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .env("SELFRAG_DATA_DIR", data_dir)
-            .env("SELFRAG_MODEL__DIR", &model.dir)
-            .env("SELFRAG_MODEL__ONNXRUNTIME_LIB", &model.onnxruntime_lib)
             .env("SELFRAG_TELEMETRY__TRACE_BATCH_DELAY_MS", "100")
             .env("SELFRAG_LOG_FORMAT", "json")
             // tower-http's line per response, as an operator following requests would log.
             .env("RUST_LOG", "info,tower_http=debug")
-            .env_remove("SELFRAG_DATABASE_URL")
-            .env_remove("SELFRAG_QDRANT_URL")
-            .env_remove("SELFRAG_REDIS_URL")
-            .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).expect("log file"));
         if let Some(redis) = redis_url() {
             command
@@ -166,20 +156,7 @@ impl Server {
             process: command.spawn().expect("selfrag starts"),
             base_url: format!("http://127.0.0.1:{port}"),
         };
-        let client = reqwest::Client::new();
-        let ready = format!("{}/health/live", server.base_url);
-        wait_for("the server to serve", async || {
-            if let Ok(Some(status)) = server.process.try_wait() {
-                let log = std::fs::read_to_string(log).unwrap_or_default();
-                panic!("the server exited ({status}):\n{log}");
-            }
-            client
-                .get(&ready)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
+        wait_until_serving(&mut server.process, &server.base_url, Some(log)).await;
         server
     }
 

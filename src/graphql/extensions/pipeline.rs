@@ -114,7 +114,9 @@ impl Extension for PipelineRequest {
         next: NextExecute<'_>,
     ) -> Response {
         let operation = self.admission.take_chosen();
-        if let Some(operation) = &operation {
+        if let Some(operation) = &operation
+            && crate::telemetry::traces::exporting()
+        {
             let span = tracing::Span::current();
             let ty = match operation.ty {
                 OperationType::Query => "query",
