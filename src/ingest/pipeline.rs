@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -290,7 +291,12 @@ async fn insert(
             return Err(err.into());
         }
     };
-    if let Err(err) = ctx.index.upsert(points).await {
+    if let Err(err) = ctx
+        .index
+        .upsert(points)
+        .instrument(tracing::info_span!("vector.upsert"))
+        .await
+    {
         let _ = pending.rollback().await;
         // The upsert may have partly applied before failing.
         discard_vectors(ctx, id).await;

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use uuid::Uuid;
 
@@ -137,7 +138,12 @@ pub async fn replace(
             });
         }
     };
-    if let Err(err) = ctx.index.upsert(points).await {
+    if let Err(err) = ctx
+        .index
+        .upsert(points)
+        .instrument(tracing::info_span!("vector.upsert"))
+        .await
+    {
         let _ = pending.rollback().await;
         discard_points(ctx, id, new_ids).await;
         return Err(err.into());

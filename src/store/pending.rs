@@ -64,6 +64,7 @@ impl MetadataStore {
     /// The transaction that commits or deletes its rows removes the record (a replacement
     /// removes it once the old vectors are gone); one left behind marks a write a crash
     /// interrupted.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "record_pending_write"))]
     pub async fn record_pending_write(
         &self,
         document_id: Uuid,

@@ -25,6 +25,7 @@ pub struct PendingInsert {
 
 impl PendingInsert {
     /// Commits, and returns the corpus generation the write created.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.operation.name = "commit"))]
     pub async fn commit(self) -> Result<u64, StoreError> {
         self.transaction.commit().await?;
         Ok(self.generation)
@@ -58,6 +59,7 @@ fn dedupe_key(document: &Document) -> String {
 impl MetadataStore {
     /// Writes the document, its tags and chunks inside a transaction and hands it back
     /// uncommitted. `Duplicate` when its content (or external id) is stored already.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "begin_insert"))]
     pub async fn begin_insert(
         &self,
         new: NewDocument,
@@ -111,6 +113,7 @@ impl MetadataStore {
     /// provided it is still at `document.revision - 1`; hands the transaction back
     /// uncommitted. The replacement's pending record stays (the caller removes it once the
     /// old vectors are gone), held locked by this transaction.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "begin_replace"))]
     pub async fn begin_replace(
         &self,
         new: NewDocument,
@@ -180,6 +183,7 @@ impl MetadataStore {
     /// Removes the document (its tags and chunks go with it: foreign keys cascade) and any
     /// record of a write in flight for it, and bumps the corpus generation in the same
     /// transaction. Returns the new generation, or `None` when there was no such document.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "delete_document"))]
     pub async fn delete_document(&self, id: Uuid) -> Result<Option<u64>, StoreError> {
         let transaction = self.db.begin().await?;
         let result = document::Entity::delete_by_id(id)

@@ -44,11 +44,12 @@ fn json_logs() -> bool {
 /// Spans that exist for traces only (see `traces`): without an exporter they are disabled at
 /// their call sites, so a request pays nothing for them and log lines stay short. The request's
 /// own `http` span stays: it puts `request_id` on the request's log lines.
-pub const TRACE_ONLY_SPANS: [&str; 6] = [
+pub const TRACE_ONLY_SPANS: [&str; 7] = [
     "graphql.operation",
     "cache.lookup",
     "embed",
     "vector.search",
+    "vector.upsert",
     "db.query",
     "redis",
 ];

@@ -257,9 +257,9 @@ async fn one_search_is_one_span_tree(protocol: &str, (endpoint, received): (Stri
         ],
     )
     .await;
-    let (ingested, _) = server
+    let (ingested, ingest_trace) = server
         .graphql(
-            r#"mutation { ingestDocument(input: { title: "Hives", content: "Honeybees keep the hive warm in winter by shivering their flight muscles." }) { document { id } } }"#,
+            r#"mutation IngestHives { ingestDocument(input: { title: "Hives", content: "Honeybees keep the hive warm in winter by shivering their flight muscles." }) { document { id } } }"#,
             None,
         )
         .await;
@@ -267,6 +267,36 @@ async fn one_search_is_one_span_tree(protocol: &str, (endpoint, received): (Stri
         .as_str()
         .expect("an id")
         .to_owned();
+    // A request without a traceparent starts a trace, named by its X-Request-Id; an ingest's
+    // embedding, vector write and row writes (on a task of its own) are in it.
+    let db_operation = |span: &Span| string_attribute(span, "db.operation.name");
+    let ingest = spans_of(&received, &ingest_trace, |spans| {
+        ["mutation IngestHives", "embed", "vector.upsert"]
+            .iter()
+            .all(|name| spans.iter().any(|s| s.name == *name))
+            && ["record_pending_write", "begin_insert", "commit"]
+                .iter()
+                .all(|op| {
+                    spans
+                        .iter()
+                        .any(|s| db_operation(s).as_deref() == Some(*op))
+                })
+    })
+    .await;
+    let mutation = ingest
+        .iter()
+        .find(|s| s.name == "mutation IngestHives")
+        .expect("the operation");
+    for span in ingest
+        .iter()
+        .filter(|s| s.span_id != mutation.span_id && s.name != "POST /graphql")
+    {
+        assert!(
+            descends_from(span, mutation, &ingest),
+            "{} is under the mutation",
+            span.name
+        );
+    }
 
     let trace_id = TRACE_ID.to_owned();
     let traceparent = format!("00-{trace_id}-{CALLER_SPAN}-01");
