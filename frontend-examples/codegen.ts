@@ -20,6 +20,8 @@ const config: CodegenConfig = {
         // Enums as unions of string literals (`"L1" | "L2"`), as they travel in JSON; this is
         // what `enumsAsTypes` of the `typescript` plugin did.
         enumType: "string-literal",
+        // A scalar the schema gains must be mapped here, not typed `any` silently.
+        strictScalars: true,
         scalars: {
           ID: "string",
           DateTime: "string",

@@ -27,7 +27,10 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value == null || value === false) continue;
-    if (key === "dataset" && typeof value === "object") Object.assign(node.dataset, value);
+    if (key === "dataset" && typeof value === "object") {
+      // An undefined entry is left out, not written as "undefined".
+      for (const [name, data] of Object.entries(value)) if (data !== undefined) node.dataset[name] = data;
+    }
     else if (key === "class") node.className = String(value);
     else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));

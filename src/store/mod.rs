@@ -251,6 +251,15 @@ fn select_documents() -> sea_orm::Select<document::Entity> {
     ])
 }
 
+/// A database backend as logs, health and traces name it.
+pub(crate) fn backend_name(backend: sea_orm::DatabaseBackend) -> &'static str {
+    match backend {
+        sea_orm::DatabaseBackend::Postgres => "postgres",
+        sea_orm::DatabaseBackend::Sqlite => "sqlite",
+        sea_orm::DatabaseBackend::MySql => "mysql",
+    }
+}
+
 /// Timestamps are kept to the microsecond, the precision PostgreSQL stores, so that a cursor
 /// made from a returned document finds it again.
 pub fn now() -> DateTime<Utc> {
@@ -298,11 +307,7 @@ impl MetadataStore {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self.db.get_database_backend() {
-            sea_orm::DatabaseBackend::Postgres => "postgres",
-            sea_orm::DatabaseBackend::Sqlite => "sqlite",
-            sea_orm::DatabaseBackend::MySql => "mysql",
-        }
+        backend_name(self.db.get_database_backend())
     }
 
     /// The document without an external id that has this content (those with one are not

@@ -25,7 +25,7 @@ pub struct PendingInsert {
 
 impl PendingInsert {
     /// Commits, and returns the corpus generation the write created.
-    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.operation.name = "commit"))]
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = super::backend_name(sea_orm::ConnectionTrait::get_database_backend(&self.transaction)), db.operation.name = "commit"))]
     pub async fn commit(self) -> Result<u64, StoreError> {
         self.transaction.commit().await?;
         Ok(self.generation)

@@ -18,12 +18,51 @@ fn examples_dir() -> PathBuf {
     repo_root().join("frontend-examples/dist")
 }
 
-/// What is missing for the built example pages, if anything.
+/// What is missing for the built example pages, if anything: the build, or a build newer than
+/// the sources (a test must not pass on pages that are no longer the code).
 fn missing_examples() -> Option<String> {
-    (!examples_dir().join("index.html").exists()).then(|| {
-        "frontend-examples/dist (npm ci --prefix frontend-examples && npm run --prefix frontend-examples build)"
-            .to_owned()
+    const BUILD: &str =
+        "npm ci --prefix frontend-examples && npm run --prefix frontend-examples build";
+    let built = std::fs::metadata(examples_dir().join("index.html"))
+        .and_then(|m| m.modified())
+        .ok();
+    let Some(built) = built else {
+        return Some(format!("frontend-examples/dist ({BUILD})"));
+    };
+    let sources = repo_root().join("frontend-examples");
+    let newer = newest_source(&sources).filter(|(modified, _)| *modified > built);
+    newer.map(|(_, path)| {
+        format!(
+            "a build of frontend-examples newer than {} ({BUILD})",
+            path.display()
+        )
     })
+}
+
+/// The most recently modified page source (`.ts`, `.html`, `.css`) under `dir`, outside
+/// `node_modules` and `dist`.
+fn newest_source(dir: &std::path::Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() {
+            if name != "node_modules"
+                && name != "dist"
+                && let Some(found) = newest_source(&path)
+            {
+                newest = newest.max(Some(found));
+            }
+            continue;
+        }
+        let source = ["ts", "html", "css"]
+            .iter()
+            .any(|ext| path.extension().is_some_and(|e| e == *ext));
+        if source && let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+            newest = newest.max(Some((modified, path)));
+        }
+    }
+    newest
 }
 
 /// What is missing for the browser test, if anything.
@@ -199,13 +238,24 @@ async fn examples_are_served_only_when_enabled() {
         "/examples/search/",
         "the redirect stays under /examples"
     );
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/examples", on.base_url))
+        .send()
+        .await
+        .expect("request");
+    assert!(bare.status().is_redirection(), "{}", bare.status());
+    assert_eq!(bare.headers()["location"], "/examples/");
     // `package.json` is one level up from the built pages.
     assert_no_traversal(&on.base_url, "/examples", "package.json").await;
 }
 
 /// The example pages' TypeScript types are generated from `schema.graphql` by GraphQL Code
-/// Generator; this fails when they drift from the schema (or from the pages' operations):
-/// run `npm run --prefix frontend-examples codegen` and commit the result.
+/// Generator; this fails when they drift from the schema (or from the pages' operations), or
+/// when the pages no longer type-check against them: run `npm run --prefix frontend-examples
+/// codegen`, fix what `tsc` names, and commit the result.
 #[test]
 fn the_example_pages_types_match_the_schema() {
     let pages = repo_root().join("frontend-examples");
@@ -216,15 +266,26 @@ fn the_example_pages_types_match_the_schema() {
         );
         return;
     }
-    let output = Command::new("npm")
-        .args(["run", "--silent", "codegen:check"])
-        .current_dir(&pages)
-        .output()
-        .expect("npm runs");
-    assert!(
-        output.status.success(),
-        "the generated types drift from schema.graphql; run `npm run --prefix frontend-examples codegen`:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    for (script, fix) in [
+        (
+            "codegen:check",
+            "the generated types drift from schema.graphql; run `npm run --prefix frontend-examples codegen`",
+        ),
+        (
+            "typecheck",
+            "the pages do not type-check against the generated types",
+        ),
+    ] {
+        let output = Command::new("npm")
+            .args(["run", "--silent", script])
+            .current_dir(&pages)
+            .output()
+            .expect("npm runs");
+        assert!(
+            output.status.success(),
+            "{fix}:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

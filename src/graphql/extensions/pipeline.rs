@@ -114,10 +114,15 @@ impl Extension for PipelineRequest {
         next: NextExecute<'_>,
     ) -> Response {
         let operation = self.admission.take_chosen();
+        let span = tracing::Span::current();
+        // Over graphql-ws, `request` (which makes the operation's span) is not called: the
+        // current span is then another one, not to be renamed.
         if let Some(operation) = &operation
             && crate::telemetry::traces::exporting()
+            && span
+                .metadata()
+                .is_some_and(|m| m.name() == "graphql.operation")
         {
-            let span = tracing::Span::current();
             let ty = match operation.ty {
                 OperationType::Query => "query",
                 OperationType::Mutation => "mutation",
