@@ -223,31 +223,28 @@ async fn examples_are_served_only_when_enabled() {
             "ES modules need a JavaScript MIME type: {src}"
         );
     }
-    // A directory without its slash is redirected (relative links in the page need it).
-    let no_slash = reqwest::Client::builder()
+    // A directory without its slash is redirected (relative links in the page need it), and
+    // the redirect stays under /examples.
+    let not_following = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("client")
-        .get(format!("{}/examples/search", on.base_url))
-        .send()
-        .await
-        .expect("request");
-    assert!(no_slash.status().is_redirection(), "{}", no_slash.status());
-    assert_eq!(
-        no_slash.headers()["location"],
-        "/examples/search/",
-        "the redirect stays under /examples"
-    );
-    let bare = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-        .get(format!("{}/examples", on.base_url))
-        .send()
-        .await
-        .expect("request");
-    assert!(bare.status().is_redirection(), "{}", bare.status());
-    assert_eq!(bare.headers()["location"], "/examples/");
+        .expect("client");
+    for (path, to) in [
+        ("/examples/search", "/examples/search/"),
+        ("/examples", "/examples/"),
+    ] {
+        let answer = not_following
+            .get(format!("{}{path}", on.base_url))
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            answer.status().is_redirection(),
+            "{path}: {}",
+            answer.status()
+        );
+        assert_eq!(answer.headers()["location"], to, "{path}");
+    }
     // `package.json` is one level up from the built pages.
     assert_no_traversal(&on.base_url, "/examples", "package.json").await;
 }
