@@ -135,7 +135,7 @@ impl<V: CacheValue> TieredCache<V> {
     {
         if let Some(value) = self.l1.get(&key).await {
             Counters::bump(&self.counters.l1_hits);
-            tracing::Span::current().record("cache.level", "L1");
+            tracing::Span::current().record("cache.level", Level::L1.name());
             return Ok((value, Level::L1));
         }
         const FROM_L2: u8 = 1;

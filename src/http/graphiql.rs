@@ -59,7 +59,7 @@ pub fn router(config: &GraphqlConfig) -> Router<HttpState> {
             keep,
         ))
         .service(ServeDir::new(&config.graphiql_dir));
-    Router::new().nest_service(ASSETS_ROUTE, files)
+    super::files::nest(ASSETS_ROUTE, files)
 }
 
 /// The answer to a GET without an operation: GraphiQL's page, a 503 page naming the fix when

@@ -19,7 +19,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{
-    MakeRequestId, MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, OnResponse as _, TraceLayer};
@@ -143,7 +143,7 @@ fn request_span(request: &Request) -> tracing::Span {
 struct TraceIdOrUuid;
 
 impl MakeRequestId for TraceIdOrUuid {
-    fn make_request_id<B>(&mut self, request: &axum::http::Request<B>) -> Option<RequestId> {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
         let span = tracing::Span::current();
         let trace_id = if crate::telemetry::traces::exporting() {
             span.context().span().span_context().trace_id()
@@ -151,11 +151,7 @@ impl MakeRequestId for TraceIdOrUuid {
             opentelemetry::trace::TraceId::INVALID
         };
         let id = if trace_id == opentelemetry::trace::TraceId::INVALID {
-            return MakeRequestUuid.make_request_id(request).inspect(|id| {
-                if let Ok(id) = id.header_value().to_str() {
-                    span.record("request_id", id);
-                }
-            });
+            uuid::Uuid::new_v4().to_string()
         } else {
             trace_id.to_string()
         };

@@ -5,6 +5,7 @@ mod auth;
 mod cache;
 mod csrf;
 mod examples;
+mod files;
 mod graphiql;
 mod graphql;
 mod health;

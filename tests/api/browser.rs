@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::helpers::{Backend, TestApp, assert_no_traversal, redis_url, repo_root, unique_prefix};
+use crate::helpers::{
+    Backend, TestApp, assert_no_traversal, content_type, redis_url, repo_root, unique_prefix,
+};
 
 /// The example pages as Vite builds them (`npm run build` in `frontend-examples`).
 fn examples_dir() -> PathBuf {
@@ -194,10 +196,7 @@ async fn examples_are_served_only_when_enabled() {
     for page in ["/examples/", "/examples/search/", "/examples/dashboard/"] {
         let response = on.get(page).await;
         assert_eq!(response.status(), 200, "{page}");
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .expect("ASCII")
-            .to_owned();
+        let content_type = content_type(&response);
         assert!(
             content_type.starts_with("text/html"),
             "{page}: {content_type}"
@@ -216,10 +215,7 @@ async fn examples_are_served_only_when_enabled() {
         let script = on.get(&src).await;
         assert_eq!(script.status(), 200, "{src}");
         assert!(
-            script.headers()["content-type"]
-                .to_str()
-                .expect("ASCII")
-                .contains("javascript"),
+            content_type(&script).contains("javascript"),
             "ES modules need a JavaScript MIME type: {src}"
         );
     }

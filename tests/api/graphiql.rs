@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, assert_no_traversal};
+use crate::helpers::{Backend, TestApp, assert_no_traversal, content_type};
 
 /// The `src="…"` and `href="…"` values of a page.
 fn linked_paths(html: &str) -> Vec<String> {
@@ -26,12 +26,7 @@ async fn graphiql_and_its_files_come_from_the_server() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let page = app.get("/graphql").await;
     assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .expect("ASCII")
-            .starts_with("text/html")
-    );
+    assert!(content_type(&page).starts_with("text/html"));
     let html = page.text().await.expect("text");
     let linked = linked_paths(&html);
     let outside = linked
@@ -54,10 +49,7 @@ async fn graphiql_and_its_files_come_from_the_server() {
     for file in files {
         let response = app.get(file).await;
         assert_eq!(response.status(), 200, "{file}");
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .expect("ASCII")
-            .to_owned();
+        let content_type = content_type(&response);
         let expected = if file.ends_with(".css") {
             "text/css"
         } else {

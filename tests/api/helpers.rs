@@ -734,3 +734,13 @@ pub async fn assert_no_traversal(base_url: &str, prefix: &str, file: &str) {
         );
     }
 }
+
+/// A response's `Content-Type` (empty when it has none).
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
