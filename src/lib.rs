@@ -3,6 +3,8 @@
 //! # Layout
 //!
 //! - [`config`]: one typed configuration (defaults < `selfrag.toml` < `SELFRAG_*`), validated at start.
+//! - [`deadline`]: a request's deadline, pushed back by work that is still making progress (a
+//!   bulk ingest), so a long batch is never cut while it moves.
 //! - [`disk`]: free space in the data directory, checked before every write (a full disk would
 //!   otherwise crash the embedded index with SIGBUS).
 //! - [`fault`]: fault points where crash tests stop a debug build; nothing in release builds.
@@ -52,6 +54,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod disk;
 pub mod embed;
 pub mod error;

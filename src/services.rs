@@ -54,6 +54,7 @@ impl Services {
             store: self.store.clone(),
             index: Arc::clone(&self.index),
             embedder: Arc::clone(&self.embedder),
+            model_batch: self.config.embed.max_batch,
             chunker: Arc::clone(&self.chunker),
             keywords: Arc::clone(&self.keywords),
             generation: Arc::clone(&self.cache.generation),

@@ -166,6 +166,7 @@ impl Corpus {
                     &backends.services.ingest_context(),
                     readable,
                     None,
+                    None,
                     |event| match event.status {
                         IngestStatus::Failed => failed = Some(positions[event.index]),
                         status => on_done(

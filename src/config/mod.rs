@@ -34,7 +34,7 @@ pub use http::HttpConfig;
 pub use index::IndexConfig;
 pub use keywords::KeywordConfig;
 pub use limits::Limits;
-pub use model::{ChunkConfig, EmbedConfig, ModelConfig};
+pub use model::{ChunkConfig, EmbedConfig, ModelConfig, Precision};
 pub use qdrant::{QdrantSettings, ReadConsistency, WriteOrderingSetting};
 pub use rate_limit::{Budget, RateLimitConfig};
 pub use search::{SearchConfig, SearchMode};

@@ -20,6 +20,36 @@ pub struct ModelConfig {
     pub dimensions: usize,
     /// Word pieces the model reads, special tokens included; longer input is truncated.
     pub max_tokens: usize,
+    /// `fp32` (`model.onnx`) or `int8` (`model_int8.onnx`, quantised from it by
+    /// `scripts/setup.sh`): faster, and its vectors differ slightly, so the index records the
+    /// precision with the model and refuses to mix the two.
+    pub precision: Precision,
+}
+
+/// The numeric precision of the model's weights.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Int8,
+}
+
+impl Precision {
+    /// The model file of this precision, in `model.dir`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "model.onnx",
+            Precision::Int8 => "model_int8.onnx",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -30,6 +60,7 @@ impl Default for ModelConfig {
             name: "sentence-transformers/all-MiniLM-L6-v2".into(),
             dimensions: 384,
             max_tokens: 256,
+            precision: Precision::default(),
         }
     }
 }
@@ -45,6 +76,10 @@ pub struct EmbedConfig {
     pub max_batch: usize,
     /// Texts waiting for a worker before callers are told the embedder is busy.
     pub queue_capacity: usize,
+    /// ONNX Runtime's CPU memory arena: it keeps the largest batch's buffers for reuse and
+    /// never gives them back. Off, each run allocates and frees its own, so resident memory
+    /// falls back between batches; measured in `benches/sizing.rs` (see docs/ARCHITECTURE.md).
+    pub memory_arena: bool,
 }
 
 impl Default for EmbedConfig {
@@ -54,6 +89,7 @@ impl Default for EmbedConfig {
             intra_threads: 0,
             max_batch: 32,
             queue_capacity: 4096,
+            memory_arena: false,
         }
     }
 }
@@ -80,6 +116,15 @@ impl Default for ChunkConfig {
 }
 
 impl ModelConfig {
+    /// The name recorded with every vector and in cache keys: the model's, with its precision
+    /// when that is not fp32 (so an fp32 index from before precisions existed still opens).
+    pub fn qualified_name(&self) -> String {
+        match self.precision {
+            Precision::Fp32 => self.name.clone(),
+            other => format!("{} ({})", self.name, other.as_str()),
+        }
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         all_positive(&[("model.dimensions", self.dimensions as u64)])
     }

@@ -17,7 +17,7 @@ use fastembed::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EmbedError, Embedder, ModelFiles, ModelFilesError, ModelInfo, Vector};
-use crate::config::{EmbedConfig, ModelConfig};
+use crate::config::{EmbedConfig, ModelConfig, Precision};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -73,7 +73,13 @@ impl FastEmbedder {
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
         for index in 0..embed.workers {
-            let mut options = InitOptionsUserDefined::new().with_max_length(model.max_tokens);
+            let mut options = InitOptionsUserDefined::new()
+                .with_max_length(model.max_tokens)
+                .with_execution_providers(vec![
+                    ort::ep::CPU::default()
+                        .with_arena_allocator(embed.memory_arena)
+                        .build(),
+                ]);
             if embed.intra_threads > 0 {
                 options = options.with_intra_threads(embed.intra_threads);
             }
@@ -90,14 +96,21 @@ impl FastEmbedder {
             let receiver = Arc::clone(&receiver);
             let queued = Arc::clone(&queued);
             let max_batch = embed.max_batch;
+            // Dynamic int8 quantisation scales activations over the whole input tensor, so a
+            // text's vector would depend on its batch neighbours (cosine 0.992 between a text
+            // alone and in a batch of 32, measured): the int8 model reads one text at a time.
+            let texts_per_run = match model.precision {
+                Precision::Fp32 => max_batch,
+                Precision::Int8 => 1,
+            };
             std::thread::Builder::new()
                 .name(format!("embed-{index}"))
-                .spawn(move || run_worker(session, &receiver, &queued, max_batch))?;
+                .spawn(move || run_worker(session, &receiver, &queued, max_batch, texts_per_run))?;
         }
 
         Ok(FastEmbedder {
             info: ModelInfo {
-                name: model.name.clone(),
+                name: model.qualified_name(),
                 dimensions: model.dimensions,
             },
             queue,
@@ -151,11 +164,14 @@ impl Embedder for FastEmbedder {
     }
 }
 
+/// Takes up to `max_batch` queued texts at a time and runs them through the model
+/// `texts_per_run` at a time.
 fn run_worker(
     mut session: TextEmbedding,
     receiver: &Mutex<mpsc::Receiver<Job>>,
     queued: &AtomicUsize,
     max_batch: usize,
+    texts_per_run: usize,
 ) {
     loop {
         let jobs = {
@@ -187,8 +203,16 @@ fn run_worker(
         metrics::histogram!("selfrag_embed_batch_size").record(texts.len() as f64);
         let started = std::time::Instant::now();
         // A panic inside the runtime must cost this batch, not the worker.
-        let result =
-            std::panic::catch_unwind(AssertUnwindSafe(|| session.embed(&texts, Some(max_batch))));
+        // A slice at a time: fastembed keeps every hidden state of a call until it pools them
+        // (a 1,000-text job would hold 1,000 × 256 × 384 floats), so a call never exceeds
+        // `max_batch` texts, whatever one job holds.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut vectors = Vec::with_capacity(texts.len());
+            for slice in texts.chunks(max_batch) {
+                vectors.extend(session.embed(slice, Some(texts_per_run))?);
+            }
+            Ok::<_, fastembed::Error>(vectors)
+        }));
         metrics::histogram!("selfrag_embed_batch_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         let result = match result {

@@ -36,7 +36,10 @@ impl ModelFiles {
         let dir = &config.dir;
         let files = ModelFiles {
             onnxruntime_lib: existing("ONNX Runtime library", &config.onnxruntime_lib)?,
-            onnx: existing("model.onnx", &dir.join("model.onnx"))?,
+            onnx: existing(
+                config.precision.file_name(),
+                &dir.join(config.precision.file_name()),
+            )?,
             tokenizer: existing("tokenizer.json", &dir.join("tokenizer.json"))?,
             config: existing("config.json", &dir.join("config.json"))?,
             special_tokens_map: existing(

@@ -78,6 +78,8 @@ pub mod codes {
     pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
     /// A request body over `http.max_body_bytes` (HTTP 413).
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// No answer (and, for a bulk ingest, no progress) within `http.request_timeout_ms`: 408.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
     pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";

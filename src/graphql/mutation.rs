@@ -8,6 +8,7 @@ use super::reports::{CacheNamespace, ClearedNamespace};
 use super::types::{DocumentRef, IngestInput, IngestResult};
 use super::uploads::{FileIngestResult, FileInput, file_results, read_upload};
 use crate::auth::Role;
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::ingest::{self, IngestRequest};
 use crate::ratelimit::BudgetKind;
@@ -30,7 +31,7 @@ impl Mutation {
         let limits = &services.config.limits;
         let request = ingest::validate(input.into_request(limits).await?, limits)?;
         spend(ctx, BudgetKind::Ingest, 1).await?;
-        store_one(services, request).await
+        store_one(services, request, ctx.data_opt::<Deadline>().cloned()).await
     }
 
     /// Ingests several documents in order, each all or nothing. Every input is validated before
@@ -55,7 +56,8 @@ impl Mutation {
         }
         let requests = ingest::validate_batch(requests, &services.config.limits)?;
         spend(ctx, BudgetKind::Ingest, requests.len()).await?;
-        let outcomes = store_in_order(services, requests, batch_id).await?;
+        let deadline = ctx.data_opt::<Deadline>().cloned();
+        let outcomes = store_in_order(services, requests, batch_id, deadline).await?;
         Ok(outcomes.into_iter().map(Into::into).collect())
     }
 
@@ -80,7 +82,7 @@ impl Mutation {
         )
         .await;
         let request = request?;
-        store_one(services, request).await
+        store_one(services, request, ctx.data_opt::<Deadline>().cloned()).await
     }
 
     /// Ingests uploaded files in order, each all or nothing, with `inputs[i]` for `files[i]`
@@ -138,8 +140,12 @@ impl Mutation {
             }
         } else {
             let context = services.ingest_context();
+            let deadline = ctx.data_opt::<Deadline>().cloned();
             ingest::detached(async move {
-                Ok(ingest::ingest_until_failure(&context, readable, batch_id, |_| {}).await)
+                Ok(
+                    ingest::ingest_until_failure(&context, readable, batch_id, deadline, |_| {})
+                        .await,
+                )
             })
             .await?
         };
@@ -199,22 +205,27 @@ impl Mutation {
 }
 
 /// Stores validated requests in order (`ingest::ingest_in_order`) on a task of their own, so
-/// that a client going away does not cut a write short.
+/// that a client going away does not cut a write short. Their progress pushes `deadline` back.
 async fn store_in_order(
     services: &Services,
     requests: Vec<IngestRequest>,
     batch_id: Option<String>,
+    deadline: Option<Deadline>,
 ) -> Result<Vec<ingest::IngestOutcome>, Error> {
     let context = services.ingest_context();
-    ingest::detached(
-        async move { ingest::ingest_in_order(&context, requests, batch_id, |_| {}).await },
-    )
+    ingest::detached(async move {
+        ingest::ingest_in_order(&context, requests, batch_id, deadline, |_| {}).await
+    })
     .await
 }
 
 /// Stores one validated request and answers with its result.
-async fn store_one(services: &Services, request: IngestRequest) -> ApiResult<IngestResult> {
-    let outcome = store_in_order(services, vec![request], None)
+async fn store_one(
+    services: &Services,
+    request: IngestRequest,
+    deadline: Option<Deadline>,
+) -> ApiResult<IngestResult> {
+    let outcome = store_in_order(services, vec![request], None, deadline)
         .await?
         .pop()
         .ok_or_else(|| {

@@ -28,6 +28,7 @@ use super::middleware::GraphqlOutcome;
 use super::reply::{refusal, set_rate_limit_headers, status_of};
 use super::server::ConnectionPermit;
 use crate::auth::Caller;
+use crate::deadline::Deadline;
 use crate::error::ErrorCode;
 use crate::graphql::extensions::{OperationSlot, TimingRequested, ViaGet};
 use crate::graphql::{RateLimitSlot, code_of, codes, with_request_data};
@@ -42,6 +43,7 @@ pub fn router() -> Router<HttpState> {
 async fn post_graphql(
     State(state): State<HttpState>,
     Extension(caller): Extension<Caller>,
+    deadline: Option<Extension<Deadline>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -55,7 +57,10 @@ async fn post_graphql(
     let options =
         MultipartOptions::default().max_file_size(state.services.config.http.max_body_bytes);
     match async_graphql::http::receive_batch_body(content_type, &body[..], options).await {
-        Ok(batch) => execute(&state, caller, &headers, batch, false).await,
+        Ok(batch) => {
+            let deadline = deadline.map(|Extension(deadline)| deadline);
+            execute(&state, caller, deadline, &headers, batch, false).await
+        }
         Err(err) => unreadable(err),
     }
 }
@@ -74,6 +79,7 @@ struct GetParams {
 async fn get_graphql(
     State(state): State<HttpState>,
     Extension(caller): Extension<Caller>,
+    deadline: Option<Extension<Deadline>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -83,7 +89,8 @@ async fn get_graphql(
     match parse_get(&query) {
         Ok(request) => {
             let batch = BatchRequest::Single(request);
-            execute(&state, caller, &headers, batch, true).await
+            let deadline = deadline.map(|Extension(deadline)| deadline);
+            execute(&state, caller, deadline, &headers, batch, true).await
         }
         Err(message) => refusal(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message),
     }
@@ -138,6 +145,7 @@ fn unreadable(err: ParseRequestError) -> Response {
 async fn execute(
     state: &HttpState,
     caller: Caller,
+    deadline: Option<Deadline>,
     headers: &HeaderMap,
     batch: BatchRequest,
     via_get: bool,
@@ -170,6 +178,9 @@ async fn execute(
         }
         if via_get {
             request = request.data(ViaGet);
+        }
+        if let Some(deadline) = &deadline {
+            request = request.data(deadline.clone());
         }
         request
     };

@@ -2,7 +2,8 @@
 //! the caller's trace from `traceparent`), request id (set, the trace id when traces are
 //! exported, and echoed on the response), `X-Response-Time` with per-route metrics and the request
 //! statistics, CORS, compression,
-//! timeout (408), body limit (413, typed: `PAYLOAD_TOO_LARGE`).
+//! timeout (408, typed: `REQUEST_TIMEOUT`; a deadline that progress pushes back), body limit
+//! (413, typed: `PAYLOAD_TOO_LARGE`).
 
 use std::time::{Duration, Instant};
 
@@ -21,11 +22,11 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, OnResponse as _, TraceLayer};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::HttpConfig;
+use crate::deadline::Deadline;
 use crate::telemetry::traces::parent_from_headers;
 use crate::telemetry::{RequestRecord, RequestStats};
 
@@ -64,15 +65,15 @@ pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -
     // The body limit in force is ours: axum's extractors otherwise stop at their own 2 MiB
     // default, and tower-http's limit answers in plain text.
     let max_body = config.max_body_bytes;
+    let timeout = Duration::from_millis(config.request_timeout_ms);
     router
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             refuse_large_bodies(max_body, request, next)
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_millis(config.request_timeout_ms),
-        ))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            answer_before_deadline(timeout, request, next)
+        }))
         .layer(CompressionLayer::new().compress_when(compress_when))
         .layer(cors(&config.cors_origins))
         .layer(middleware::from_fn_with_state(
@@ -163,6 +164,35 @@ impl MakeRequestId for TraceIdOrUuid {
 /// Refuses a body whose declared length is over the limit before reading any of it. A body
 /// sent without a length (chunked) is cut at the limit by the extractor, which the GraphQL
 /// handler reports the same way.
+/// Answers 408 when the handler has neither answered nor reported progress for `timeout`.
+/// The request's [`Deadline`] is in its extensions: a bulk ingest pushes it back with each
+/// model batch and each stored document, so it is cut only once it stalls. A write cut off
+/// this way still completes or rolls back (`ingest::detached`).
+async fn answer_before_deadline(timeout: Duration, mut request: Request, next: Next) -> Response {
+    let deadline = Deadline::after(timeout);
+    request.extensions_mut().insert(deadline.clone());
+    let response = next.run(request);
+    tokio::pin!(response);
+    loop {
+        tokio::select! {
+            response = &mut response => return response,
+            () = tokio::time::sleep_until(deadline.expires_at().into()) => {
+                if deadline.expired() {
+                    return super::reply::refusal(
+                        StatusCode::REQUEST_TIMEOUT,
+                        crate::graphql::codes::REQUEST_TIMEOUT,
+                        format!(
+                            "no answer within {} ms (http.request_timeout_ms); a write that \
+                             was running still completes or rolls back as a whole",
+                            timeout.as_millis()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 async fn refuse_large_bodies(limit: usize, request: Request, next: Next) -> Response {
     let declared = request
         .headers()

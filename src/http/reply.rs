@@ -36,6 +36,7 @@ pub fn status_of(code: &str) -> StatusCode {
         UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
         codes::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
         codes::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        codes::REQUEST_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -1,16 +1,20 @@
 //! The one ingest orchestration, for every way documents arrive (the GraphQL mutations, the
-//! CLI): documents in order, each all or nothing, progress published per document to
-//! `ingestProgress` and handed to the caller, stopping at the first failure.
+//! CLI): documents in order, each all or nothing, their chunks embedded across documents in
+//! full model batches, progress published per document to `ingestProgress` and handed to the
+//! caller, stopping at the first failure.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Instant;
 use tracing::Instrument as _;
 
 use super::IngestContext;
 use super::events::{IngestEvent, IngestStatus};
-use super::pipeline::{IngestOutcome, IngestRequest, ingest};
+use super::pipeline::{IngestOutcome, IngestRequest, Plan, content_hash, plan, write};
 use super::validate::validate;
 use crate::config::Limits;
+use crate::deadline::Deadline;
+use crate::embed::Vector;
 use crate::error::{Error, Result};
 
 /// Validates a batch from a client before anything is stored: its size
@@ -37,16 +41,18 @@ pub fn naming_input(i: usize, err: Error) -> Error {
     }
 }
 
-/// Ingests validated requests one after another. Each outcome is published to the
+/// Ingests validated requests in order, each all or nothing. Each outcome is published to the
 /// `ingestProgress` subscription (tagged with `batch_id`) and passed to `on_event`; the first
-/// failure stops the batch, and the documents before it stay ingested.
+/// failure stops the batch, and the documents before it stay ingested. Each model batch and
+/// each stored document pushes `deadline` back.
 pub async fn ingest_in_order(
     ctx: &IngestContext,
     requests: Vec<IngestRequest>,
     batch_id: Option<String>,
+    deadline: Option<Deadline>,
     on_event: impl FnMut(&IngestEvent) + Send,
 ) -> Result<Vec<IngestOutcome>> {
-    let batch = ingest_until_failure(ctx, requests, batch_id, on_event).await;
+    let batch = ingest_until_failure(ctx, requests, batch_id, deadline, on_event).await;
     match batch.failure {
         Some((_, err)) => Err(err),
         None => Ok(batch.stored),
@@ -63,47 +69,282 @@ pub struct BatchOutcome {
 
 /// [`ingest_in_order`], keeping what was stored when a request fails (for callers that report
 /// per document).
+///
+/// The model sees the batch's chunks across documents, `embed.max_batch` at a time, while the
+/// documents are written one by one in order, each as soon as its last vector arrives (and
+/// while the model works on the next batch). Documents are planned (looked up, chunked) only
+/// as far ahead as the next model batch needs; one whose content or external id repeats a
+/// document still waiting is planned once that one is written, so that it finds it.
 pub async fn ingest_until_failure(
     ctx: &IngestContext,
     requests: Vec<IngestRequest>,
     batch_id: Option<String>,
+    deadline: Option<Deadline>,
     mut on_event: impl FnMut(&IngestEvent) + Send,
 ) -> BatchOutcome {
     let total = requests.len();
-    let mut outcomes = Vec::with_capacity(total);
-    for (index, request) in requests.into_iter().enumerate() {
-        let title = request.title.clone();
-        let started = Instant::now();
-        let result = ingest(ctx, request).await;
+    let model_batch = ctx.model_batch.max(1);
+    let mut requests = requests.into_iter().enumerate().peekable();
+    let mut waiting: VecDeque<Waiting> = VecDeque::new();
+    let mut stored = Vec::with_capacity(total);
+    let mut planning = true;
+    loop {
+        // Plan ahead until a full model batch waits, or nothing more can be planned now.
+        while planning && unsent(&waiting) < model_batch {
+            let Some((_, request)) = requests.peek() else {
+                break;
+            };
+            if repeats_a_waiting_document(&waiting, request) {
+                break;
+            }
+            let Some((index, request)) = requests.next() else {
+                break;
+            };
+            let title = request.title.clone();
+            let started = Instant::now();
+            let plan = plan(ctx, request).await;
+            planning = plan.is_ok();
+            waiting.push_back(Waiting {
+                index,
+                title,
+                started,
+                plan,
+                vectors: Vec::new(),
+                sent: 0,
+                embedding_ms: 0.0,
+            });
+        }
+        let ready = take_ready(&mut waiting);
+        if ready.is_empty() && waiting.is_empty() {
+            break;
+        }
+        let batch = next_model_batch(&mut waiting, model_batch);
+        // The model works on the next batch while the documents it finished are written.
+        let (embedded, written) = tokio::join!(
+            embed(ctx, batch),
+            write_in_order(
+                ctx,
+                ready,
+                &batch_id,
+                total,
+                deadline.as_ref(),
+                &mut on_event
+            )
+        );
+        stored.extend(written.stored);
+        if let Some(failure) = written.failure {
+            return BatchOutcome {
+                stored,
+                failure: Some(failure),
+            };
+        }
+        if let Some(embedded) = embedded {
+            if let Some(deadline) = &deadline {
+                deadline.progressed();
+            }
+            planning &= deliver(&mut waiting, embedded);
+        }
+    }
+    BatchOutcome {
+        stored,
+        failure: None,
+    }
+}
+
+/// A planned document waiting for its vectors, then for its turn to be written.
+struct Waiting {
+    index: usize,
+    title: Option<String>,
+    started: Instant,
+    /// An error here fails the document at its turn.
+    plan: Result<Plan>,
+    /// The vectors of `plan.texts()` received so far, in order.
+    vectors: Vec<Vector>,
+    /// How many of its texts went to the model.
+    sent: usize,
+    /// Time in the model batches that held its texts.
+    embedding_ms: f64,
+}
+
+impl Waiting {
+    fn needed(&self) -> usize {
+        self.plan.as_ref().map_or(0, |plan| plan.texts().count())
+    }
+
+    fn is_ready(&self) -> bool {
+        self.plan.is_err() || self.vectors.len() == self.needed()
+    }
+}
+
+/// Texts of waiting documents not yet handed to the model.
+fn unsent(waiting: &VecDeque<Waiting>) -> usize {
+    waiting.iter().map(|w| w.needed() - w.sent).sum()
+}
+
+/// Whether `request` stores the content or the external id of a document still waiting: it
+/// must see that document written (to be deduplicated against it, or to replace it).
+fn repeats_a_waiting_document(waiting: &VecDeque<Waiting>, request: &IngestRequest) -> bool {
+    if waiting.is_empty() {
+        return false;
+    }
+    let hash = content_hash(&request.content);
+    waiting.iter().any(|w| {
+        w.plan
+            .as_ref()
+            .ok()
+            .and_then(Plan::claims)
+            .is_some_and(|(claimed_hash, claimed_id)| {
+                match (request.external_id.as_deref(), claimed_id) {
+                    (Some(ours), Some(theirs)) if ours == theirs => true,
+                    // Content is deduplicated only among documents without an external id.
+                    (None, None) => claimed_hash == hash,
+                    _ => false,
+                }
+            })
+    })
+}
+
+/// The documents at the front with all their vectors (or a failure), in order.
+fn take_ready(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
+    let mut ready = Vec::new();
+    while waiting.front().is_some_and(Waiting::is_ready) {
+        ready.extend(waiting.pop_front());
+    }
+    ready
+}
+
+/// Texts for one model call: up to `size`, from the waiting documents in order.
+struct ModelBatch {
+    texts: Vec<String>,
+    /// How many texts each document gave, by its position in the batch.
+    counts: Vec<(usize, usize)>,
+}
+
+fn next_model_batch(waiting: &mut VecDeque<Waiting>, size: usize) -> ModelBatch {
+    let mut texts = Vec::new();
+    let mut counts = Vec::new();
+    for w in waiting.iter_mut() {
+        if texts.len() >= size {
+            break;
+        }
+        let Ok(plan) = &w.plan else {
+            break; // nothing after a failed plan will be written
+        };
+        let before = texts.len();
+        texts.extend(
+            plan.texts()
+                .skip(w.sent)
+                .take(size - before)
+                .map(str::to_owned),
+        );
+        let count = texts.len() - before;
+        w.sent += count;
+        if count > 0 {
+            counts.push((w.index, count));
+        }
+    }
+    ModelBatch { texts, counts }
+}
+
+/// The vectors of one model call, with how long it took; `None` when there were no texts.
+struct Embedded {
+    counts: Vec<(usize, usize)>,
+    vectors: Result<Vec<Vector>>,
+    ms: f64,
+}
+
+async fn embed(ctx: &IngestContext, batch: ModelBatch) -> Option<Embedded> {
+    if batch.texts.is_empty() {
+        return None;
+    }
+    let started = Instant::now();
+    let vectors = ctx.embedder.embed(batch.texts).await.map_err(Error::from);
+    Some(Embedded {
+        counts: batch.counts,
+        vectors,
+        ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// Hands each document its vectors. A failed model call fails the first document it held
+/// (the ones before it are complete); returns whether planning may go on.
+fn deliver(waiting: &mut VecDeque<Waiting>, embedded: Embedded) -> bool {
+    let Embedded {
+        counts,
+        vectors,
+        ms,
+    } = embedded;
+    match vectors {
+        Ok(vectors) => {
+            let mut vectors = vectors.into_iter();
+            for (index, count) in counts {
+                if let Some(w) = waiting.iter_mut().find(|w| w.index == index) {
+                    w.vectors.extend(vectors.by_ref().take(count));
+                    w.embedding_ms += ms;
+                }
+            }
+            true
+        }
+        Err(err) => {
+            let first = counts.first().map(|&(index, _)| index);
+            if let Some(w) = waiting.iter_mut().find(|w| Some(w.index) == first) {
+                w.plan = Err(err);
+            }
+            false
+        }
+    }
+}
+
+/// Writes ready documents in order, publishing each outcome, until one fails.
+async fn write_in_order(
+    ctx: &IngestContext,
+    ready: Vec<Waiting>,
+    batch_id: &Option<String>,
+    total: usize,
+    deadline: Option<&Deadline>,
+    on_event: &mut (impl FnMut(&IngestEvent) + Send),
+) -> BatchOutcome {
+    let mut stored = Vec::with_capacity(ready.len());
+    for w in ready {
+        let result = match w.plan {
+            Ok(plan) => write(ctx, plan, w.vectors, w.embedding_ms).await,
+            Err(err) => Err(err),
+        };
         let outcome = result.as_ref().ok();
         let event = IngestEvent {
             batch_id: batch_id.clone(),
-            index,
+            index: w.index,
             total,
             status: outcome.map_or(IngestStatus::Failed, |o| o.status),
             document_id: outcome.map(|o| o.document.id),
-            title,
+            title: w.title,
             chunks_created: outcome.map_or(0, |o| o.chunks_created),
             chunks_embedded: outcome.map_or(0, |o| o.chunks_embedded),
             chunks_reused: outcome.map_or(0, |o| o.chunks_reused),
             error: result.as_ref().err().map(ToString::to_string),
-            elapsed_ms: outcome
-                .map_or_else(|| started.elapsed().as_secs_f64() * 1000.0, |o| o.total_ms),
+            elapsed_ms: w.started.elapsed().as_secs_f64() * 1000.0,
         };
         on_event(&event);
         ctx.events.publish(event);
+        if let Some(deadline) = deadline {
+            deadline.progressed();
+        }
         match result {
-            Ok(outcome) => outcomes.push(outcome),
+            Ok(mut outcome) => {
+                // From its plan to its write, waiting for other documents included.
+                outcome.total_ms = w.started.elapsed().as_secs_f64() * 1000.0;
+                stored.push(outcome);
+            }
             Err(err) => {
                 return BatchOutcome {
-                    stored: outcomes,
-                    failure: Some((index, err)),
+                    stored,
+                    failure: Some((w.index, err)),
                 };
             }
         }
     }
     BatchOutcome {
-        stored: outcomes,
+        stored,
         failure: None,
     }
 }

@@ -41,6 +41,8 @@ pub struct IngestContext {
     pub store: MetadataStore,
     pub index: Arc<dyn VectorIndex>,
     pub embedder: Arc<dyn Embedder>,
+    /// Texts per model call in a batch (`embed.max_batch`).
+    pub model_batch: usize,
     pub chunker: Arc<Chunker>,
     pub keywords: Arc<crate::keywords::Keywords>,
     pub generation: Arc<CorpusGeneration>,

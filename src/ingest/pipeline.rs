@@ -21,6 +21,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::embed::Vector;
 use crate::error::{Error, Result};
 use crate::keywords::SparseVector;
 use crate::store::{self, Chunk, Document, InsertError, NewDocument};
@@ -100,41 +101,122 @@ pub fn content_hash(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))
 }
 
-/// Ingests one validated request (see [`validate`](super::validate)).
+/// Ingests one validated request (see [`validate`](super::validate)): plans it, embeds the
+/// chunks it needs, writes it. A batch does the same across documents (`batch`).
 pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<IngestOutcome> {
+    let plan = plan(ctx, request).await?;
+    let texts: Vec<String> = plan.texts().map(str::to_owned).collect();
+    let embedding_started = Instant::now();
+    let vectors = if texts.is_empty() {
+        Vec::new()
+    } else {
+        ctx.embedder.embed(texts).await?
+    };
+    let embedding_ms = elapsed_ms(embedding_started);
+    write(ctx, plan, vectors, embedding_ms).await
+}
+
+/// What a document needs before it can be written, found without writing anything: its
+/// outcome when nothing is to be written, else its chunks and which of them need the model.
+pub(super) enum Plan {
+    /// Deduplicated or unchanged: the outcome is known.
+    Done(Box<IngestOutcome>),
+    /// A new document.
+    Insert(Box<Insertion>),
+    /// A new version of a stored document (`replace`).
+    Replace(Box<super::replace::Replacement>),
+}
+
+/// A new document, chunked and waiting for its vectors.
+pub(super) struct Insertion {
+    request: IngestRequest,
+    hash: String,
+    prepared: Prepared,
+    started: Instant,
+}
+
+impl Plan {
+    /// The texts that need the model, in the order `write` takes their vectors.
+    pub(super) fn texts(&self) -> Box<dyn Iterator<Item = &str> + Send + '_> {
+        match self {
+            Plan::Done(_) => Box::new(std::iter::empty()),
+            Plan::Insert(insertion) => {
+                Box::new(insertion.prepared.chunks.iter().map(|c| c.content.as_str()))
+            }
+            Plan::Replace(replacement) => replacement.texts(),
+        }
+    }
+
+    /// Whether this plan would store `request`'s content or external id, so that a later
+    /// request with either must wait until it is written (to be deduplicated or replace it).
+    pub(super) fn claims(&self) -> Option<(&str, Option<&str>)> {
+        match self {
+            Plan::Done(_) => None,
+            Plan::Insert(insertion) => Some((
+                insertion.hash.as_str(),
+                insertion.request.external_id.as_deref(),
+            )),
+            Plan::Replace(replacement) => Some(replacement.claims()),
+        }
+    }
+}
+
+/// Finds what a request needs: a known outcome (deduplicated, unchanged), or its chunks and
+/// the texts to embed. Writes nothing.
+pub(super) async fn plan(ctx: &IngestContext, request: IngestRequest) -> Result<Plan> {
     let started = Instant::now();
     let hash = content_hash(&request.content);
-    let Some(external_id) = request.external_id.clone() else {
-        if let Some(existing) = ctx.store.find_by_hash(&hash).await? {
-            return Ok(untouched(existing, IngestStatus::Deduplicated, started));
+    match request.external_id.as_deref() {
+        None => {
+            if let Some(existing) = ctx.store.find_by_hash(&hash).await? {
+                return Ok(Plan::Done(Box::new(untouched(
+                    existing,
+                    IngestStatus::Deduplicated,
+                    started,
+                ))));
+            }
         }
-        return match insert(ctx, request, hash.clone(), started).await? {
-            Some(outcome) => Ok(outcome),
-            // Stored a moment ago by a concurrent ingest: answer with that document.
-            None => {
-                let existing = ctx.store.find_by_hash(&hash).await?.ok_or_else(|| {
-                    Error::internal(anyhow::anyhow!("duplicate content hash {hash} vanished"))
-                })?;
-                Ok(untouched(existing, IngestStatus::Deduplicated, started))
+        Some(external_id) => {
+            if let Some(existing) = ctx.store.find_by_external_id(external_id).await? {
+                return super::replace::plan(ctx, existing, request, hash, started).await;
             }
-        };
-    };
-    if let Some(existing) = ctx.store.find_by_external_id(&external_id).await? {
-        return super::replace::replace(ctx, existing.id, request, hash, started).await;
+        }
     }
-    match insert(ctx, request.clone(), hash.clone(), started).await? {
-        Some(outcome) => Ok(outcome),
-        // A concurrent ingest stored this external id first: ours replaces it.
-        None => match ctx.store.find_by_external_id(&external_id).await? {
-            Some(existing) => {
-                super::replace::replace(ctx, existing.id, request, hash, started).await
-            }
-            None => Err(Error::conflict(format!(
-                "the document with externalId {external_id} changed while it was being \
-                 ingested; send it again"
-            ))),
-        },
+    ctx.disk.check_writable()?;
+    let mut request = request;
+    let content = std::mem::take(&mut request.content);
+    let prepared = prepare(ctx, content, request.layout.clone()).await?;
+    Ok(Plan::Insert(Box::new(Insertion {
+        request,
+        hash,
+        prepared,
+        started,
+    })))
+}
+
+/// Writes a planned document with the vectors of `plan.texts()`, all or nothing.
+pub(super) async fn write(
+    ctx: &IngestContext,
+    plan: Plan,
+    vectors: Vec<Vector>,
+    embedding_ms: f64,
+) -> Result<IngestOutcome> {
+    match plan {
+        Plan::Done(outcome) => Ok(*outcome),
+        Plan::Insert(insertion) => insert(ctx, *insertion, vectors, embedding_ms).await,
+        Plan::Replace(replacement) => {
+            super::replace::write(ctx, *replacement, vectors, embedding_ms).await
+        }
     }
+}
+
+/// Plans, embeds and writes a request from the start: for a request whose plan went stale
+/// before its write (another write of the same document or content came first).
+pub(super) fn ingest_again(
+    ctx: &IngestContext,
+    request: IngestRequest,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<IngestOutcome>> + Send + '_>> {
+    Box::pin(ingest(ctx, request))
 }
 
 /// A text split into chunks, with each chunk's keyword weights and place (heading path, page).
@@ -231,26 +313,27 @@ pub(super) fn points(
         .collect()
 }
 
-/// Stores a new document. `None` when the unique constraint found its content (or external
-/// id) stored already, by a concurrent ingest.
+/// Stores a new document. When the unique constraint finds its content (or external id)
+/// stored a moment ago by a concurrent ingest, answers with that document (or replaces it).
 async fn insert(
     ctx: &IngestContext,
-    request: IngestRequest,
-    hash: String,
-    started: Instant,
-) -> Result<Option<IngestOutcome>> {
-    ctx.disk.check_writable()?;
-    let mut request = request;
-    let content = std::mem::take(&mut request.content);
-    let prepared = prepare(ctx, content, request.layout.clone()).await?;
-
-    let embedding_started = Instant::now();
-    let vectors = ctx
-        .embedder
-        .embed(prepared.chunks.iter().map(|c| c.content.clone()).collect())
-        .await?;
-    let embedding_ms = elapsed_ms(embedding_started);
-
+    insertion: Insertion,
+    vectors: Vec<Vector>,
+    embedding_ms: f64,
+) -> Result<IngestOutcome> {
+    let Insertion {
+        request,
+        hash,
+        prepared,
+        started,
+    } = insertion;
+    if vectors.len() != prepared.chunks.len() {
+        return Err(Error::internal(anyhow::anyhow!(
+            "the model returned {} vectors for {} chunks",
+            vectors.len(),
+            prepared.chunks.len()
+        )));
+    }
     let id = Uuid::new_v4();
     let ids: Vec<Uuid> = prepared
         .chunks
@@ -259,6 +342,11 @@ async fn insert(
         .collect();
     let stored_chunks = prepared.stored_chunks(id, &ids);
     let Prepared { content, terms, .. } = prepared;
+    // Kept to start over should a concurrent ingest store this content or external id first.
+    let again = IngestRequest {
+        content: content.clone(),
+        ..request.clone()
+    };
     let document = request.into_document(
         Version {
             id,
@@ -284,7 +372,8 @@ async fn insert(
         Ok(pending) => pending,
         Err(InsertError::Duplicate) => {
             forget_pending_write(ctx, id).await;
-            return Ok(None);
+            drop(_writing);
+            return stored_meanwhile(ctx, again, started).await;
         }
         Err(InsertError::Store(err)) => {
             forget_pending_write(ctx, id).await;
@@ -318,7 +407,7 @@ async fn insert(
         },
     }
     tracing::info!(document = %id, chunks = chunks_created, embedding_ms, "document ingested");
-    Ok(Some(IngestOutcome {
+    Ok(IngestOutcome {
         document,
         status: IngestStatus::Ingested,
         chunks_created,
@@ -326,7 +415,33 @@ async fn insert(
         chunks_reused: 0,
         embedding_ms,
         total_ms: elapsed_ms(started),
-    }))
+    })
+}
+
+/// The answer when a concurrent ingest (here or on another replica) stored the request's
+/// content, or its external id, between its plan and its write: that document, deduplicated,
+/// or replaced by this request.
+async fn stored_meanwhile(
+    ctx: &IngestContext,
+    request: IngestRequest,
+    started: Instant,
+) -> Result<IngestOutcome> {
+    match request.external_id.clone() {
+        None => {
+            let hash = content_hash(&request.content);
+            let existing = ctx.store.find_by_hash(&hash).await?.ok_or_else(|| {
+                Error::internal(anyhow::anyhow!("duplicate content hash {hash} vanished"))
+            })?;
+            Ok(untouched(existing, IngestStatus::Deduplicated, started))
+        }
+        Some(external_id) => match ctx.store.find_by_external_id(&external_id).await? {
+            Some(_) => ingest_again(ctx, request).await,
+            None => Err(Error::conflict(format!(
+                "the document with externalId {external_id} changed while it was being \
+                 ingested; send it again"
+            ))),
+        },
+    }
 }
 
 /// Removes the vectors of an ingest that did not complete, then its pending record. Failing

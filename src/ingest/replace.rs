@@ -17,25 +17,128 @@ use uuid::Uuid;
 use super::IngestContext;
 use super::events::IngestStatus;
 use super::pipeline::{
-    IngestOutcome, IngestRequest, Prepared, Version, elapsed_ms, forget_pending_write, points,
-    prepare, refresh_generation, untouched,
+    IngestOutcome, IngestRequest, Plan, Prepared, Version, elapsed_ms, forget_pending_write,
+    ingest_again, points, prepare, refresh_generation, untouched,
 };
+use crate::embed::Vector;
 use crate::error::{Error, Result};
 use crate::store::{self, Document, NewDocument, ReplaceError};
 
-/// Replaces `existing` with `request` (whose content hashes to `hash`); `Unchanged` when
-/// content and every field are as stored.
-pub async fn replace(
+/// A new version of a stored document, chunked, with the vectors of its chunks whose text
+/// recurs; the rest wait for the model.
+pub(super) struct Replacement {
+    /// The version this replaces, as planned.
+    existing: Document,
+    request: IngestRequest,
+    hash: String,
+    prepared: Prepared,
+    old_ids: Vec<Uuid>,
+    /// Per chunk: the old vector when its text recurs, else `None` until `write`.
+    vectors: Vec<Option<Vec<f32>>>,
+    /// The chunks without a vector, in order.
+    missing: Vec<usize>,
+    started: Instant,
+}
+
+impl Replacement {
+    pub(super) fn texts(&self) -> Box<dyn Iterator<Item = &str> + Send + '_> {
+        Box::new(
+            self.missing
+                .iter()
+                .map(|&i| self.prepared.chunks[i].content.as_str()),
+        )
+    }
+
+    /// The content hash and external id this replacement stores.
+    pub(super) fn claims(&self) -> (&str, Option<&str>) {
+        (self.hash.as_str(), self.request.external_id.as_deref())
+    }
+
+    /// The request again, with its content, to start over.
+    fn into_request(self) -> IngestRequest {
+        IngestRequest {
+            content: self.prepared.content,
+            ..self.request
+        }
+    }
+}
+
+/// Plans replacing `existing` with `request` (whose content hashes to `hash`): `Unchanged`
+/// when content and every field are as stored; otherwise the new chunks, with the vectors of
+/// the old chunks whose text recurs (read back from the index, by text).
+pub(super) async fn plan(
     ctx: &IngestContext,
-    id: Uuid,
+    existing: Document,
     request: IngestRequest,
     hash: String,
     started: Instant,
+) -> Result<Plan> {
+    if existing.content_hash == hash && same_fields(&existing, &request) {
+        return Ok(Plan::Done(Box::new(untouched(
+            existing,
+            IngestStatus::Unchanged,
+            started,
+        ))));
+    }
+    ctx.disk.check_writable()?;
+    let mut request = request;
+    let content = std::mem::take(&mut request.content);
+    let prepared = prepare(ctx, content, request.layout.clone()).await?;
+    let old_chunks = ctx
+        .store
+        .chunks_of_documents(&[existing.id])
+        .await?
+        .remove(&existing.id)
+        .unwrap_or_default();
+    let old_ids: Vec<Uuid> = old_chunks.iter().map(|c| c.id).collect();
+    let old_by_text: HashMap<&str, Uuid> = old_chunks
+        .iter()
+        .map(|c| (c.content.as_str(), c.id))
+        .collect();
+    let recurring: Vec<Uuid> = prepared
+        .chunks
+        .iter()
+        .filter_map(|c| old_by_text.get(c.content.as_str()).copied())
+        .collect();
+    let old_vectors = ctx.index.vectors(recurring).await?;
+    let vectors: Vec<Option<Vec<f32>>> = prepared
+        .chunks
+        .iter()
+        .map(|c| {
+            old_by_text
+                .get(c.content.as_str())
+                .and_then(|old| old_vectors.get(old))
+                .cloned()
+        })
+        .collect();
+    let missing = (0..vectors.len())
+        .filter(|&i| vectors[i].is_none())
+        .collect();
+    Ok(Plan::Replace(Box::new(Replacement {
+        existing,
+        request,
+        hash,
+        prepared,
+        old_ids,
+        vectors,
+        missing,
+        started,
+    })))
+}
+
+/// Writes a planned replacement with the vectors of its missing chunks, all or nothing. If
+/// another write of the document came first, plans again on top of it.
+pub(super) async fn write(
+    ctx: &IngestContext,
+    replacement: Replacement,
+    embedded: Vec<Vector>,
+    embedding_ms: f64,
 ) -> Result<IngestOutcome> {
-    // One write of a document at a time here; the version replaced is read under that lock, so
-    // a second update waiting behind the first replaces the first one's result.
-    let _writing = ctx.in_flight.enter(id).await;
-    let existing = ctx
+    let id = replacement.existing.id;
+    // One write of a document at a time here. The version replaced is read again under that
+    // lock: a write that came first since the plan makes this one start over on its result.
+    let writing = ctx.in_flight.enter(id).await;
+    let current = ctx
         .store
         .documents_by_ids(&[id])
         .await?
@@ -45,64 +148,33 @@ pub async fn replace(
                 "document {id} was deleted while it was being replaced; send it again"
             ))
         })?;
-    if existing.content_hash == hash && same_fields(&existing, &request) {
-        return Ok(untouched(existing, IngestStatus::Unchanged, started));
+    if current.revision != replacement.existing.revision {
+        drop(writing);
+        return ingest_again(ctx, replacement.into_request()).await;
     }
-    ctx.disk.check_writable()?;
-    let mut request = request;
-    let content = std::mem::take(&mut request.content);
-    let prepared = prepare(ctx, content, request.layout.clone()).await?;
-    let chunks = &prepared.chunks;
-
-    // Vectors of the old chunks whose text recurs, by text.
-    let old_chunks = ctx
-        .store
-        .chunks_of_documents(&[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    let old_ids: Vec<Uuid> = old_chunks.iter().map(|c| c.id).collect();
-    let old_by_text: HashMap<&str, Uuid> = old_chunks
-        .iter()
-        .map(|c| (c.content.as_str(), c.id))
-        .collect();
-    let recurring: Vec<Uuid> = chunks
-        .iter()
-        .filter_map(|c| old_by_text.get(c.content.as_str()).copied())
-        .collect();
-    let old_vectors = ctx.index.vectors(recurring).await?;
-    let mut vectors: Vec<Option<Vec<f32>>> = chunks
-        .iter()
-        .map(|c| {
-            old_by_text
-                .get(c.content.as_str())
-                .and_then(|old| old_vectors.get(old))
-                .cloned()
-        })
-        .collect();
-    let chunks_reused = vectors.iter().filter(|v| v.is_some()).count();
-    let missing: Vec<usize> = (0..chunks.len())
-        .filter(|&i| vectors[i].is_none())
-        .collect();
-    let embedding_started = Instant::now();
-    if !missing.is_empty() {
-        let embedded = ctx
-            .embedder
-            .embed(missing.iter().map(|&i| chunks[i].content.clone()).collect())
-            .await?;
-        for (i, vector) in missing.iter().zip(embedded) {
-            vectors[*i] = Some(vector);
-        }
-    }
-    let embedding_ms = elapsed_ms(embedding_started);
-    let vectors: Vec<Vec<f32>> = vectors.into_iter().flatten().collect();
-    if vectors.len() != chunks.len() {
+    let Replacement {
+        existing,
+        request,
+        hash,
+        prepared,
+        old_ids,
+        mut vectors,
+        missing,
+        started,
+    } = replacement;
+    if embedded.len() != missing.len() {
         return Err(Error::internal(anyhow::anyhow!(
             "the model returned {} vectors for {} chunks",
-            vectors.len(),
-            chunks.len()
+            embedded.len(),
+            missing.len()
         )));
     }
+    let chunks_reused = vectors.len() - missing.len();
+    for (i, vector) in missing.into_iter().zip(embedded) {
+        vectors[i] = Some(vector);
+    }
+    let vectors: Vec<Vec<f32>> = vectors.into_iter().flatten().collect();
+    let chunks = &prepared.chunks;
 
     // New point ids: the old version's points stay untouched until the commit.
     let new_ids: Vec<Uuid> = chunks.iter().map(|_| Uuid::new_v4()).collect();

@@ -113,7 +113,8 @@ pub struct IndexStatus {
 pub enum IndexError {
     #[error(
         "the vector index at {path} was built with {found}, but the server is configured for {configured}; \
-         use another data directory or re-ingest into an empty one"
+         configure that model (and `model.precision`) again, or use another data directory, or \
+         re-ingest into an empty one"
     )]
     ModelMismatch {
         path: String,

@@ -1,15 +1,21 @@
-//! The real model against the reference values of sentence-transformers/all-MiniLM-L6-v2.
+//! The real model against the reference values of sentence-transformers/all-MiniLM-L6-v2, in
+//! fp32 and in int8 (`model.precision`).
 
+use selfrag::config::Precision;
 use selfrag::embed::cosine;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, shared_embedder};
+use crate::helpers::{Backend, TestApp, embedder_of, shared_embedder};
 
-async fn embed(texts: &[&str]) -> Vec<Vec<f32>> {
-    shared_embedder()
+async fn embed_with(precision: Precision, texts: &[&str]) -> Vec<Vec<f32>> {
+    embedder_of(precision)
         .embed(texts.iter().map(|t| t.to_string()).collect())
         .await
         .expect("embeds")
+}
+
+async fn embed(texts: &[&str]) -> Vec<Vec<f32>> {
+    embed_with(Precision::Fp32, texts).await
 }
 
 #[tokio::test]
@@ -45,14 +51,51 @@ async fn a_text_embeds_the_same_alone_and_inside_a_padded_batch() {
     let short = "Bees keep their hive warm in winter.";
     let long = "Volcanic eruptions inject sulfur dioxide into the stratosphere, where it forms aerosols \
                 that reflect sunlight and can cool the climate for a year or two after a large eruption.";
-    let alone = embed(&[short]).await.remove(0);
-    let batch = embed(&[long, short, long]).await;
-    let max_diff = alone
-        .iter()
-        .zip(&batch[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
-    assert!(max_diff < 1e-5, "padding changed the vector by {max_diff}");
+    for precision in [Precision::Fp32, Precision::Int8] {
+        let alone = embed_with(precision, &[short]).await.remove(0);
+        let batch = embed_with(precision, &[long, short, long]).await;
+        let max_diff = alone
+            .iter()
+            .zip(&batch[1])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            max_diff < 1e-5,
+            "{precision:?}: the batch changed the vector by {max_diff}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_int8_model_stays_close_to_fp32() {
+    let texts = [
+        "A man is eating food.",
+        "A man is eating a piece of bread.",
+        "A monkey is playing drums.",
+        "The weather is lovely today.",
+        "It's so sunny outside!",
+        "Honeybees cluster around the queen and shiver to keep the hive warm in winter.",
+    ];
+    let fp32 = embed_with(Precision::Fp32, &texts).await;
+    let int8 = embed_with(Precision::Int8, &texts).await;
+    for ((text, a), b) in texts.iter().zip(&fp32).zip(&int8) {
+        let similarity = cosine(a, b);
+        assert!(similarity > 0.98, "{text}: cosine to fp32 {similarity}");
+        assert!(a != b, "{text}: the int8 model gave fp32's vector");
+    }
+    // The reference similarities, within the tolerance scripts/quantize_int8.py states.
+    for (i, j, want) in [(0, 1, 0.7553), (0, 2, 0.0476), (3, 4, 0.6660)] {
+        let got = cosine(&int8[i], &int8[j]);
+        assert!(
+            (got - want).abs() < 0.02,
+            "int8 cosine {got} != {want} ± 0.02"
+        );
+    }
+    assert_ne!(
+        embedder_of(Precision::Int8).model().name,
+        embedder_of(Precision::Fp32).model().name,
+        "the precision is part of the name the index records"
+    );
 }
 
 #[tokio::test]
@@ -106,4 +149,65 @@ async fn the_embed_field_returns_model_vectors() {
         serde_json::from_value(embeddings[i]["vector"].clone()).expect("floats")
     };
     assert!((cosine(&vector(0), &vector(1)) - 0.7553).abs() < 1e-3);
+}
+
+/// An app on a fresh SQLite data directory whose model has `precision`.
+async fn app_of(precision: Precision) -> TestApp {
+    TestApp::spawn_custom(
+        Backend::Sqlite,
+        |config| config.model.precision = precision,
+        |_| selfrag::app::Overrides {
+            embedder: Some(embedder_of(precision)),
+            ..selfrag::app::Overrides::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_int8_index_serves_and_refuses_fp32_vectors() {
+    let mut app = app_of(Precision::Int8).await;
+    for text in [
+        "Glaciers retreat as summers grow warmer.",
+        "Sourdough needs a lively starter and time.",
+        "Chess openings fight for the centre early.",
+    ] {
+        app.ingest(json!({ "content": text })).await;
+    }
+    let found = app
+        .search("how bread rises", 1, serde_json::Value::Null)
+        .await;
+    let top = &found["hits"][0];
+    assert!(
+        top["chunk"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Sourdough")),
+        "{found:#}"
+    );
+    let model = app
+        .data("{ collectionStats { model } }", serde_json::Value::Null)
+        .await["collectionStats"]["model"]
+        .clone();
+    assert!(
+        model.as_str().is_some_and(|m| m.ends_with("(int8)")),
+        "{model}"
+    );
+    app.stop().await;
+
+    let config = crate::helpers::test_config(app.data_dir.path());
+    let err = selfrag::app::App::build(
+        config,
+        selfrag::app::Overrides {
+            embedder: Some(embedder_of(Precision::Fp32)),
+            ..selfrag::app::Overrides::default()
+        },
+    )
+    .await
+    .err()
+    .expect("an fp32 model refuses the int8 index");
+    let message = err.to_string();
+    assert!(
+        message.contains("(int8)") && message.contains("model.precision"),
+        "{message}"
+    );
 }

@@ -2,7 +2,8 @@
 //! only when a test switches the fault on, so the failure paths run against real storage.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use selfrag::embed::{EmbedError, Embedder, ModelInfo, Vector};
@@ -71,9 +72,33 @@ impl VectorIndex for FlakyIndex {
     }
 }
 
+/// The real model, with switches: fail every call, fail from the n-th call on, take longer;
+/// and a log of how many texts each call carried.
 pub struct FlakyEmbedder {
     pub inner: Arc<dyn Embedder>,
     pub fail: AtomicBool,
+    /// Calls from this one on (counting from 0) fail.
+    pub fail_from_call: AtomicUsize,
+    /// Added to every call, in milliseconds.
+    pub delay_ms: AtomicU64,
+    /// Texts per call, in order.
+    pub calls: Mutex<Vec<usize>>,
+}
+
+impl FlakyEmbedder {
+    pub fn around(inner: Arc<dyn Embedder>) -> Self {
+        FlakyEmbedder {
+            inner,
+            fail: AtomicBool::new(false),
+            fail_from_call: AtomicUsize::new(usize::MAX),
+            delay_ms: AtomicU64::new(0),
+            calls: Mutex::default(),
+        }
+    }
+
+    pub fn calls(&self) -> Vec<usize> {
+        self.calls.lock().expect("calls").clone()
+    }
 }
 
 #[async_trait]
@@ -82,7 +107,16 @@ impl Embedder for FlakyEmbedder {
         self.inner.model()
     }
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, EmbedError> {
-        if self.fail.load(Ordering::SeqCst) {
+        let call = {
+            let mut calls = self.calls.lock().expect("calls");
+            calls.push(texts.len());
+            calls.len() - 1
+        };
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        if self.fail.load(Ordering::SeqCst) || call >= self.fail_from_call.load(Ordering::SeqCst) {
             return Err(EmbedError::Stopped);
         }
         self.inner.embed(texts).await
@@ -94,39 +128,39 @@ impl Embedder for FlakyEmbedder {
 pub async fn spawn_with_faults(
     backend: crate::helpers::Backend,
 ) -> (crate::helpers::TestApp, Arc<FlakyIndex>, Arc<FlakyEmbedder>) {
+    spawn_with_faults_and(backend, |_| {}).await
+}
+
+/// [`spawn_with_faults`] with the configuration tweaked.
+pub async fn spawn_with_faults_and(
+    backend: crate::helpers::Backend,
+    tweak: impl FnOnce(&mut selfrag::config::Config),
+) -> (crate::helpers::TestApp, Arc<FlakyIndex>, Arc<FlakyEmbedder>) {
     use crate::helpers::{TestApp, shared_embedder};
     use selfrag::app::Overrides;
     use selfrag::vector::IndexIdentity;
 
     let index_slot: Arc<std::sync::Mutex<Option<Arc<FlakyIndex>>>> = Arc::default();
     let slot = Arc::clone(&index_slot);
-    let embedder = Arc::new(FlakyEmbedder {
-        inner: shared_embedder(),
-        fail: AtomicBool::new(false),
-    });
+    let embedder = Arc::new(FlakyEmbedder::around(shared_embedder()));
     let injected = Arc::clone(&embedder);
-    let app = TestApp::spawn_custom(
-        backend,
-        |_| {},
-        move |config| {
-            let identity = IndexIdentity::from(shared_embedder().model());
-            let (real, _background) = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current()
-                    .block_on(selfrag::app::open_index(config, identity))
-            })
-            .expect("real index");
-            let flaky = Arc::new(FlakyIndex {
-                inner: real,
-                fail_upserts: AtomicBool::new(false),
-            });
-            *slot.lock().expect("slot") = Some(Arc::clone(&flaky));
-            Overrides {
-                index: Some(flaky as Arc<dyn VectorIndex>),
-                embedder: Some(injected),
-                ..Overrides::default()
-            }
-        },
-    )
+    let app = TestApp::spawn_custom(backend, tweak, move |config| {
+        let identity = IndexIdentity::from(shared_embedder().model());
+        let (real, _background) = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(selfrag::app::open_index(config, identity))
+        })
+        .expect("real index");
+        let flaky = Arc::new(FlakyIndex {
+            inner: real,
+            fail_upserts: AtomicBool::new(false),
+        });
+        *slot.lock().expect("slot") = Some(Arc::clone(&flaky));
+        Overrides {
+            index: Some(flaky as Arc<dyn VectorIndex>),
+            embedder: Some(injected),
+            ..Overrides::default()
+        }
+    })
     .await;
     let index = index_slot.lock().expect("slot").clone().expect("index");
     (app, index, embedder)

@@ -45,22 +45,33 @@ pub fn model_config() -> selfrag::config::ModelConfig {
     }
 }
 
-/// One model for the whole test process: loading it per test would cost time and memory
-/// without testing anything more.
+/// One model for the whole test process, of the default precision: loading it per test would
+/// cost time and memory without testing anything more.
 pub fn shared_embedder() -> Arc<dyn Embedder> {
-    static EMBEDDER: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
-    EMBEDDER
-        .get_or_init(|| {
-            let config = Config::default();
-            Arc::new(
-                FastEmbedder::load(&model_config(), &config.embed).unwrap_or_else(|err| {
-                    panic!(
-                        "{err}\n(the test suite needs the provisioned model: run scripts/test.sh)"
-                    )
-                }),
-            )
-        })
-        .clone()
+    embedder_of(selfrag::config::ModelConfig::default().precision)
+}
+
+/// The model of `precision`, loaded once per test process.
+pub fn embedder_of(precision: selfrag::config::Precision) -> Arc<dyn Embedder> {
+    use selfrag::config::Precision;
+    static FP32: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
+    static INT8: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
+    let slot = match precision {
+        Precision::Fp32 => &FP32,
+        Precision::Int8 => &INT8,
+    };
+    slot.get_or_init(|| {
+        let model = selfrag::config::ModelConfig {
+            precision,
+            ..model_config()
+        };
+        Arc::new(
+            FastEmbedder::load(&model, &Config::default().embed).unwrap_or_else(|err| {
+                panic!("{err}\n(the test suite needs the provisioned model: run scripts/test.sh)")
+            }),
+        )
+    })
+    .clone()
 }
 
 pub fn test_config(data_dir: &std::path::Path) -> Config {

@@ -10,6 +10,7 @@ mod helpers;
 mod apq;
 mod auth;
 mod browser;
+mod bulk;
 mod cache;
 mod chunking;
 mod cli;

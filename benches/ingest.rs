@@ -1,0 +1,187 @@
+//! Bulk ingest against the bare model, on the same chunks, in the same run.
+//!
+//! `cargo bench --bench ingest` (after `scripts/setup.sh`). The documents are the first
+//! `SELFRAG_BENCH_DOCS` (default 600) of `SELFRAG_BENCH_CORPUS`, a BEIR `corpus.jsonl` or
+//! `corpus.jsonl.gz` (title and text, e.g. `../shared/eval/scifact/corpus.jsonl.gz`, read in
+//! place); without one, generated paragraphs. Under `cargo test` it runs on 8 documents as a
+//! smoke test.
+//!
+//! Two measurements, alternated twice so that the machine's drift shows:
+//! - the bare model: the chunks selfrag's chunker makes of the documents, through the embedder
+//!   in calls of `embed.max_batch` texts, and nothing else;
+//! - bulk ingest: the same documents through `ingest::ingest_until_failure` in batches of
+//!   `limits.max_ingest_batch` (what `ingestDocuments` does), into a fresh embedded data
+//!   directory (SQLite and the embedded index): validation, chunking, keyword weights, the
+//!   model, the pending-write record, the rows and the vectors, each document all or nothing.
+//!
+//! The configuration is the server's (defaults, `selfrag.toml`, `SELFRAG_*` variables), with
+//! the provisioned model. It prints chunks/s of each and bulk ingest's share of the bare
+//! model's, for each
+//! `model.precision` (`SELFRAG_BENCH_PRECISION=fp32` or `int8` for one only).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use selfrag::app::{Backends, Overrides};
+use selfrag::config::{Config, Precision};
+use selfrag::ingest::{self, IngestRequest};
+
+fn main() {
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let count: usize = std::env::var("SELFRAG_BENCH_DOCS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if full { 600 } else { 8 });
+    let documents = match std::env::var_os("SELFRAG_BENCH_CORPUS") {
+        Some(path) => read_corpus(&PathBuf::from(path), count),
+        None => generated(count),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let precisions = match std::env::var("SELFRAG_BENCH_PRECISION").as_deref() {
+        Ok("fp32") => vec![Precision::Fp32],
+        Ok("int8") => vec![Precision::Int8],
+        _ => vec![Precision::Fp32, Precision::Int8],
+    };
+    for precision in precisions {
+        runtime.block_on(compare(&documents, precision));
+    }
+}
+
+/// The first `count` documents of a BEIR corpus: title, a blank line, text.
+fn read_corpus(path: &std::path::Path, count: usize) -> Vec<String> {
+    let file = std::fs::File::open(path)
+        .unwrap_or_else(|err| panic!("SELFRAG_BENCH_CORPUS {}: {err}", path.display()));
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    BufReader::new(reader)
+        .lines()
+        .take(count)
+        .map(|line| {
+            let doc: serde_json::Value =
+                serde_json::from_str(&line.expect("corpus line")).expect("corpus JSON");
+            format!(
+                "{}\n\n{}",
+                doc["title"].as_str().unwrap_or_default(),
+                doc["text"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Paragraphs of varied length (one to about four chunks), distinct so nothing deduplicates.
+fn generated(count: usize) -> Vec<String> {
+    const SENTENCE: &str = "Honeybees survive the winter by clustering around the queen and \
+        shivering their flight muscles to make heat, loosening as the air warms. ";
+    (0..count)
+        .map(|i| format!("Document {i}. {}", SENTENCE.repeat(2 + (i * 7) % 30)))
+        .collect()
+}
+
+fn config(data_dir: &std::path::Path, precision: Precision) -> Config {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let provisioned = std::env::var_os("SELFRAG_PROVISION_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".selfrag"));
+    // The server's own loading, so `SELFRAG_*` variables apply (`SELFRAG_EMBED__MAX_BATCH=32`).
+    let mut config = Config::load(None).expect("configuration");
+    config.data_dir = data_dir.to_path_buf();
+    config.model.dir = provisioned.join("models/all-MiniLM-L6-v2");
+    config.model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+    config.model.precision = precision;
+    config
+}
+
+async fn compare(documents: &[String], precision: Precision) {
+    let probe = tempfile::tempdir().expect("temp dir");
+    let backends = Backends::open(config(probe.path(), precision), Overrides::default())
+        .await
+        .expect("backends (run scripts/setup.sh)");
+    let services = &backends.services;
+    let model_batch = services.config.embed.max_batch;
+    let chunks: Vec<String> = documents
+        .iter()
+        .flat_map(|d| services.chunker.chunk(d, false))
+        .map(|c| c.content)
+        .collect();
+    println!(
+        "{}: {} documents, {} chunks; model calls of {model_batch} texts",
+        precision.as_str(),
+        documents.len(),
+        chunks.len()
+    );
+    services
+        .embedder
+        .embed(chunks[..1].to_vec())
+        .await
+        .expect("warm-up");
+    let mut ratios = Vec::new();
+    for round in 1..=2 {
+        let started = Instant::now();
+        for batch in chunks.chunks(model_batch) {
+            services
+                .embedder
+                .embed(batch.to_vec())
+                .await
+                .expect("embed");
+        }
+        let bare = chunks.len() as f64 / started.elapsed().as_secs_f64();
+        let ingested = bulk_ingest(documents, precision).await;
+        let ratio = ingested / bare;
+        ratios.push(ratio);
+        println!(
+            "round {round}: bare model {bare:.1} chunks/s; bulk ingest {ingested:.1} chunks/s \
+             ({:.1} % of the bare model)",
+            ratio * 100.0
+        );
+    }
+    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+    println!(
+        "{}: bulk ingest / bare model, mean of the rounds: {:.1} %",
+        precision.as_str(),
+        mean * 100.0
+    );
+    backends.close().await;
+}
+
+/// Ingests `documents` into a fresh data directory as `ingestDocuments` would, in batches of
+/// `limits.max_ingest_batch`; chunks per second.
+async fn bulk_ingest(documents: &[String], precision: Precision) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backends = Backends::open(config(dir.path(), precision), Overrides::default())
+        .await
+        .expect("backends");
+    let services = &backends.services;
+    let limits = &services.config.limits;
+    let context = services.ingest_context();
+    let started = Instant::now();
+    let mut chunks = 0;
+    for batch in documents.chunks(limits.max_ingest_batch) {
+        let requests = batch
+            .iter()
+            .map(|text| IngestRequest {
+                content: text.clone(),
+                ..IngestRequest::default()
+            })
+            .collect();
+        let requests = ingest::validate_batch(requests, limits).expect("valid batch");
+        let outcome = ingest::ingest_until_failure(&context, requests, None, None, |_| {}).await;
+        if let Some((index, err)) = outcome.failure {
+            panic!("document {index} failed: {err}");
+        }
+        chunks += outcome
+            .stored
+            .iter()
+            .map(|o| o.chunks_created)
+            .sum::<usize>();
+    }
+    let per_second = chunks as f64 / started.elapsed().as_secs_f64();
+    backends.close().await;
+    per_second
+}

@@ -1,0 +1,234 @@
+//! Resident memory of the real `selfrag` binary while it ingests and while it serves, each in
+//! a process of its own, so one measurement does not inherit another's peak.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use selfrag::app::{Backends, Overrides};
+use selfrag::config::Config;
+use selfrag::embed::{EmbedError, Embedder, ModelInfo, Vector};
+use selfrag::ingest::{self, IngestRequest};
+
+use super::{mib, model_config, unit_vector};
+
+/// Paragraphs of about one chunk each (~1,000 characters, ~220 word pieces).
+fn paragraph(seed: usize) -> String {
+    format!(
+        "Paragraph {seed}. {}",
+        super::CHUNK_TEXT
+            .repeat(5)
+            .replace("queen", &format!("queen {seed}"))
+    )
+}
+
+/// Peak and current resident set of a process, in bytes, from /proc (Linux).
+fn memory_of(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// The environment that points the binary at a data directory and the provisioned model, with
+/// no server to find (so `ingest` opens the data directory itself).
+fn selfrag(data_dir: &Path, args: &[&str]) -> Command {
+    let model = model_config();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_selfrag"));
+    command
+        .args(args)
+        .env("SELFRAG_DATA_DIR", data_dir)
+        .env("SELFRAG_MODEL__DIR", &model.dir)
+        .env("SELFRAG_MODEL__ONNXRUNTIME_LIB", &model.onnxruntime_lib)
+        .env("SELFRAG_RATE_LIMIT__ENABLED", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Waits for `child` to exit, sampling its peak resident set every 20 ms; the last sample.
+fn peak_until_exit(child: &mut Child) -> u64 {
+    let mut peak = 0;
+    loop {
+        if let Some((hwm, _)) = memory_of(child.id()) {
+            peak = peak.max(hwm);
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                assert!(status.success(), "selfrag exited with {status}");
+                return peak;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(err) => panic!("waiting for selfrag: {err}"),
+        }
+    }
+}
+
+/// `selfrag ingest DIR` over Markdown files of 20 chunks each, `chunks` in all.
+pub async fn ingest(chunks: usize) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let files = tempfile::tempdir().expect("temp dir");
+    for file in 0..chunks.div_ceil(20) {
+        let sections: Vec<String> = (0..20.min(chunks - file * 20))
+            .map(|i| format!("## Section {i}\n\n{}\n", paragraph(file * 20 + i)))
+            .collect();
+        std::fs::write(
+            files.path().join(format!("note-{file}.md")),
+            format!("# Note {file}\n\n{}", sections.join("\n")),
+        )
+        .expect("write a file");
+    }
+    let started = Instant::now();
+    let mut child = selfrag(
+        data.path(),
+        &["ingest", files.path().to_str().expect("utf-8 path")],
+    )
+    // Nothing listens there, so the CLI opens the data directory itself.
+    .env("SELFRAG_BIND", "127.0.0.1:9")
+    .spawn()
+    .expect("selfrag runs");
+    let peak = peak_until_exit(&mut child);
+    println!(
+        "memory, `selfrag ingest` of {chunks} chunks ({} Markdown files): peak RSS {} ({:.0} s)",
+        chunks.div_ceil(20),
+        mib(peak as f64),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Unit vectors in the model's name: what the served corpus is written with (see the
+/// bench's doc comment).
+struct UnitVectors(ModelInfo);
+
+#[async_trait]
+impl Embedder for UnitVectors {
+    fn model(&self) -> &ModelInfo {
+        &self.0
+    }
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, EmbedError> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                // FNV-1a of the text: the same text, the same vector.
+                let seed = t.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+                unit_vector(seed)
+            })
+            .collect())
+    }
+}
+
+/// `selfrag serve` over `chunks` chunks, after 300 distinct searches.
+pub async fn serving(chunks: usize) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        data_dir: data.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.model = model_config();
+    let model = ModelInfo {
+        name: config.model.qualified_name(),
+        dimensions: config.model.dimensions,
+    };
+    let written = Instant::now();
+    let backends = Backends::open(
+        config,
+        Overrides {
+            embedder: Some(Arc::new(UnitVectors(model))),
+            ..Overrides::default()
+        },
+    )
+    .await
+    .expect("backends");
+    let context = backends.services.ingest_context();
+    let per_document = 20;
+    let documents: Vec<IngestRequest> = (0..chunks.div_ceil(per_document))
+        .map(|d| IngestRequest {
+            content: (0..per_document.min(chunks - d * per_document))
+                .map(|i| paragraph(d * per_document + i))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+            ..IngestRequest::default()
+        })
+        .collect();
+    let mut stored = 0;
+    for batch in documents.chunks(100) {
+        let outcome =
+            ingest::ingest_until_failure(&context, batch.to_vec(), None, None, |_| {}).await;
+        assert!(outcome.failure.is_none(), "ingest failed");
+        stored += outcome
+            .stored
+            .iter()
+            .map(|o| o.chunks_created)
+            .sum::<usize>();
+    }
+    backends.close().await;
+    let written = written.elapsed().as_secs_f64();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = selfrag(data.path(), &["serve", "--bind", &bind])
+        .spawn()
+        .expect("selfrag serves");
+    let url = format!("http://{bind}/graphql");
+    let client = reqwest::Client::new();
+    let ready = Instant::now();
+    while client
+        .get(format!("http://{bind}/health/ready"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(120),
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let topics = [
+        "winter",
+        "queen",
+        "flight muscles",
+        "air warms",
+        "cluster",
+        "heat",
+    ];
+    for i in 0..300 {
+        let query = format!("{} {i}", topics[i % topics.len()]);
+        let body: serde_json::Value = client
+            .post(&url)
+            .json(&serde_json::json!({
+                "query": "query($q: String!) { search(query: $q, limit: 10) { hits { score chunk { content } } } }",
+                "variables": { "q": query },
+            }))
+            .send()
+            .await
+            .expect("search sent")
+            .json()
+            .await
+            .expect("JSON");
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let (peak, now) = memory_of(child.id()).expect("the server's memory");
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "memory, `selfrag serve` over {stored} chunks after 300 searches: RSS {} (peak {}); \
+         corpus written in {written:.0} s",
+        mib(now as f64),
+        mib(peak as f64),
+    );
+}

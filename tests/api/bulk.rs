@@ -1,0 +1,193 @@
+//! Bulk ingest: the chunks of a batch go to the model across documents in full
+//! `embed.max_batch` calls, each document still all or nothing and reported in order, and a
+//! batch that keeps making progress is never cut by `http.request_timeout_ms`.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::faults::spawn_with_faults_and;
+use crate::helpers::{Backend, TestApp, error_code, wait_for};
+use crate::on_every_backend;
+
+const INGEST_MANY: &str = "mutation($inputs: [IngestInput!]!) { ingestDocuments(inputs: $inputs) {
+    status chunksCreated chunksEmbedded chunksReused document { id revision externalId } } }";
+
+/// Short, distinct texts: one chunk each.
+fn sentences(count: usize) -> Vec<String> {
+    let topics = [
+        "tidal energy",
+        "bread baking",
+        "glacier retreat",
+        "chess openings",
+        "bee colonies",
+        "sourdough starters",
+        "volcanic soil",
+        "jazz harmony",
+        "orbital mechanics",
+        "moss growth",
+        "river deltas",
+        "paper folding",
+        "coral bleaching",
+        "violin making",
+        "desert lichens",
+    ];
+    (0..count)
+        .map(|i| {
+            let topic = topics[i % topics.len()];
+            format!("Note {i} on {topic}: a short paragraph about {topic} and nothing else.")
+        })
+        .collect()
+}
+
+async fn documents(app: &TestApp) -> u64 {
+    app.data("{ collectionStats { documents } }", Value::Null)
+        .await["collectionStats"]["documents"]
+        .as_u64()
+        .expect("documents")
+}
+
+async fn a_batch_embeds_across_documents_in_full_model_batches(backend: Backend) {
+    let (app, _, embedder) =
+        spawn_with_faults_and(backend, |config| config.embed.max_batch = 4).await;
+    app.ingest(json!({ "content": "Before the batch.", "externalId": "kept" }))
+        .await;
+    let texts = sentences(10);
+    let mut inputs: Vec<Value> = texts.iter().map(|t| json!({ "content": t })).collect();
+    // The same content again (found once the first copy is written), an update of a document
+    // stored before the batch, and one external id twice in the batch.
+    inputs.push(json!({ "content": texts[2] }));
+    inputs.push(json!({ "content": "Before the batch, then changed.", "externalId": "kept" }));
+    inputs.push(json!({ "content": "First version in the batch.", "externalId": "twice" }));
+    inputs.push(json!({ "content": "Second version in the batch.", "externalId": "twice" }));
+    embedder.calls.lock().expect("calls").clear();
+
+    let data = app.data(INGEST_MANY, json!({ "inputs": inputs })).await;
+    let results = data["ingestDocuments"].as_array().expect("results");
+    assert_eq!(results.len(), 14);
+    let statuses: Vec<&str> = results
+        .iter()
+        .map(|r| r["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            vec!["INGESTED"; 10],
+            vec!["DEDUPLICATED", "UPDATED", "INGESTED", "UPDATED"]
+        ]
+        .concat()
+    );
+    assert_eq!(results[10]["document"]["id"], results[2]["document"]["id"]);
+    assert_eq!(results[11]["document"]["revision"], 2);
+    assert_eq!(results[13]["document"]["id"], results[12]["document"]["id"]);
+    assert_eq!(results[13]["document"]["revision"], 2);
+
+    // 13 texts went to the model (the duplicate none); every call but the last was full.
+    let calls = embedder.calls();
+    let embedded: usize = results
+        .iter()
+        .map(|r| r["chunksEmbedded"].as_u64().expect("count") as usize)
+        .sum();
+    assert_eq!(embedded, 13);
+    assert_eq!(calls.iter().sum::<usize>(), embedded, "calls: {calls:?}");
+    let (last, full) = calls.split_last().expect("calls");
+    assert!(
+        full.iter().all(|&n| n == 4) && *last <= 4,
+        "calls: {calls:?}"
+    );
+    assert!(calls.len() <= 5, "no call is wasted: {calls:?}");
+
+    // Each document got its own vectors: its own text finds it first.
+    for (i, text) in texts.iter().enumerate() {
+        let hits = app.search(text, 1, Value::Null).await;
+        assert_eq!(
+            hits["hits"][0]["document"]["id"], results[i]["document"]["id"],
+            "{text}"
+        );
+    }
+    assert_eq!(documents(&app).await, 12);
+}
+
+async fn a_failed_model_call_stops_the_batch_at_its_first_document(backend: Backend) {
+    let (app, _, embedder) =
+        spawn_with_faults_and(backend, |config| config.embed.max_batch = 3).await;
+    // The first call carries documents 0–2, the second 3–5: it fails.
+    embedder.fail_from_call.store(1, Ordering::SeqCst);
+    let inputs: Vec<Value> = sentences(8)
+        .iter()
+        .map(|t| json!({ "content": t }))
+        .collect();
+    let body = app.graphql(INGEST_MANY, json!({ "inputs": inputs })).await;
+    assert_eq!(error_code(&body), "UNAVAILABLE", "{body:#}");
+    assert_eq!(
+        documents(&app).await,
+        3,
+        "the documents before the failed call stay ingested, none after"
+    );
+    let (documents, chunks, vectors) = {
+        let stats = app
+            .data(
+                "{ collectionStats { documents chunks vectors } }",
+                Value::Null,
+            )
+            .await["collectionStats"]
+            .clone();
+        let n = |f: &str| stats[f].as_u64().expect("count");
+        (n("documents"), n("chunks"), n("vectors"))
+    };
+    assert_eq!(
+        (chunks, vectors),
+        (documents, documents),
+        "no half document"
+    );
+}
+
+on_every_backend!(
+    a_batch_embeds_across_documents_in_full_model_batches,
+    a_failed_model_call_stops_the_batch_at_its_first_document,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_keeps_making_progress_outlives_the_request_timeout() {
+    let (app, _, embedder) = spawn_with_faults_and(Backend::Sqlite, |config| {
+        config.embed.max_batch = 2;
+        config.http.request_timeout_ms = 1_500;
+    })
+    .await;
+    // Four model calls of 700 ms: 2.8 s in all, each well within the timeout.
+    embedder.delay_ms.store(700, Ordering::SeqCst);
+    let inputs: Vec<Value> = sentences(8)
+        .iter()
+        .map(|t| json!({ "content": t }))
+        .collect();
+    let started = std::time::Instant::now();
+    let data = app.data(INGEST_MANY, json!({ "inputs": inputs })).await;
+    assert!(started.elapsed() > Duration::from_millis(1_500));
+    assert_eq!(data["ingestDocuments"].as_array().map(Vec::len), Some(8));
+    assert_eq!(documents(&app).await, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_stalls_gets_408_and_still_completes() {
+    let (app, _, embedder) = spawn_with_faults_and(Backend::Sqlite, |config| {
+        config.http.request_timeout_ms = 400;
+    })
+    .await;
+    embedder.delay_ms.store(1_500, Ordering::SeqCst);
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base_url))
+        .json(&json!({ "query": INGEST_MANY, "variables": { "inputs": [{ "content": "slow to embed" }] } }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 408);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(error_code(&body), "REQUEST_TIMEOUT", "{body:#}");
+    embedder.delay_ms.store(0, Ordering::SeqCst);
+    wait_for("the cut-off write to complete", async || {
+        documents(&app).await == 1
+    })
+    .await;
+}
