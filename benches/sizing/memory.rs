@@ -55,7 +55,8 @@ fn selfrag(data_dir: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Waits for `child` to exit, sampling its peak resident set every 20 ms; the last sample.
+/// Waits for `child` to exit, sampling its peak resident set (`VmHWM`) every 20 ms; the
+/// highest sample.
 fn peak_until_exit(child: &mut Child) -> u64 {
     let mut peak = 0;
     loop {
@@ -180,17 +181,19 @@ pub async fn serving(chunks: usize) {
         .expect("a free port")
         .port();
     let bind = format!("127.0.0.1:{port}");
-    let mut child = selfrag(data.path(), &["serve", "--bind", &bind])
-        .spawn()
-        .expect("selfrag serves");
+    let child = Killed(
+        selfrag(data.path(), &["serve", "--bind", &bind])
+            .spawn()
+            .expect("selfrag serves"),
+    );
     let url = format!("http://{bind}/graphql");
     let client = reqwest::Client::new();
     let ready = Instant::now();
-    while client
+    while !client
         .get(format!("http://{bind}/health/ready"))
         .send()
         .await
-        .is_err()
+        .is_ok_and(|r| r.status().is_success())
     {
         assert!(
             ready.elapsed() < Duration::from_secs(120),
@@ -222,13 +225,22 @@ pub async fn serving(chunks: usize) {
             .expect("JSON");
         assert!(body.get("errors").is_none(), "{body}");
     }
-    let (peak, now) = memory_of(child.id()).expect("the server's memory");
-    let _ = child.kill();
-    let _ = child.wait();
+    let (peak, now) = memory_of(child.0.id()).expect("the server's memory");
+    drop(child);
     println!(
         "memory, `selfrag serve` over {stored} chunks after 300 searches: RSS {} (peak {}); \
          corpus written in {written:.0} s",
         mib(now as f64),
         mib(peak as f64),
     );
+}
+
+/// A child process killed when dropped, also when an assertion fails first.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -164,8 +164,9 @@ impl Embedder for FastEmbedder {
     }
 }
 
-/// Takes up to `max_batch` queued texts at a time and runs them through the model
-/// `texts_per_run` at a time.
+/// Takes the queued jobs (adding jobs while it has fewer than `max_batch` texts, so it may take
+/// more) and runs their texts through the model `max_batch` at most per call, `texts_per_run`
+/// at a time.
 fn run_worker(
     mut session: TextEmbedding,
     receiver: &Mutex<mpsc::Receiver<Job>>,

@@ -161,9 +161,6 @@ impl MakeRequestId for TraceIdOrUuid {
     }
 }
 
-/// Refuses a body whose declared length is over the limit before reading any of it. A body
-/// sent without a length (chunked) is cut at the limit by the extractor, which the GraphQL
-/// handler reports the same way.
 /// Answers 408 when the handler has neither answered nor reported progress for `timeout`.
 /// The request's [`Deadline`] is in its extensions: a bulk ingest pushes it back with each
 /// model batch and each stored document, so it is cut only once it stalls. A write cut off
@@ -182,8 +179,8 @@ async fn answer_before_deadline(timeout: Duration, mut request: Request, next: N
                         StatusCode::REQUEST_TIMEOUT,
                         crate::graphql::codes::REQUEST_TIMEOUT,
                         format!(
-                            "no answer within {} ms (http.request_timeout_ms); a write that \
-                             was running still completes or rolls back as a whole",
+                            "no answer or progress within {} ms (http.request_timeout_ms); a \
+                             write that was running still completes or rolls back as a whole",
                             timeout.as_millis()
                         ),
                     );
@@ -193,6 +190,9 @@ async fn answer_before_deadline(timeout: Duration, mut request: Request, next: N
     }
 }
 
+/// Refuses a body whose declared length is over the limit before reading any of it. A body
+/// sent without a length (chunked) is cut at the limit by the extractor, which the GraphQL
+/// handler reports the same way.
 async fn refuse_large_bodies(limit: usize, request: Request, next: Next) -> Response {
     let declared = request
         .headers()

@@ -118,7 +118,29 @@ pub async fn ingest_until_failure(
         if ready.is_empty() && waiting.is_empty() {
             break;
         }
-        let batch = next_model_batch(&mut waiting, model_batch);
+        // A failure among the ready documents ends the batch: no model call after it.
+        let batch = if ready.iter().any(|w| w.plan.is_err()) {
+            ModelBatch::default()
+        } else {
+            next_model_batch(&mut waiting, model_batch)
+        };
+        if ready.is_empty()
+            && batch.texts.is_empty()
+            && let Some(stuck) = waiting.front()
+        {
+            // Every text went to the model and a document still lacks vectors: nothing more
+            // can arrive. Unreachable while the embedder answers one vector per text.
+            return BatchOutcome {
+                stored,
+                failure: Some((
+                    stuck.index,
+                    Error::internal(anyhow::anyhow!(
+                        "document {} never received all its vectors",
+                        stuck.index
+                    )),
+                )),
+            };
+        }
         // The model works on the next batch while the documents it finished are written.
         let (embedded, written) = tokio::join!(
             embed(ctx, batch),
@@ -214,9 +236,10 @@ fn take_ready(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
 }
 
 /// Texts for one model call: up to `size`, from the waiting documents in order.
+#[derive(Default)]
 struct ModelBatch {
     texts: Vec<String>,
-    /// How many texts each document gave, by its position in the batch.
+    /// How many texts each document gave, by the document's index in the request.
     counts: Vec<(usize, usize)>,
 }
 
@@ -258,7 +281,22 @@ async fn embed(ctx: &IngestContext, batch: ModelBatch) -> Option<Embedded> {
         return None;
     }
     let started = Instant::now();
-    let vectors = ctx.embedder.embed(batch.texts).await.map_err(Error::from);
+    let sent = batch.texts.len();
+    let vectors = ctx
+        .embedder
+        .embed(batch.texts)
+        .await
+        .map_err(Error::from)
+        .and_then(|vectors| {
+            if vectors.len() == sent {
+                Ok(vectors)
+            } else {
+                Err(Error::internal(anyhow::anyhow!(
+                    "the model returned {} vectors for {sent} texts",
+                    vectors.len()
+                )))
+            }
+        });
     Some(Embedded {
         counts: batch.counts,
         vectors,

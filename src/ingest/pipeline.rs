@@ -119,8 +119,11 @@ pub async fn ingest(ctx: &IngestContext, request: IngestRequest) -> Result<Inges
 /// What a document needs before it can be written, found without writing anything: its
 /// outcome when nothing is to be written, else its chunks and which of them need the model.
 pub(super) enum Plan {
-    /// Deduplicated or unchanged: the outcome is known.
+    /// Deduplicated: the outcome is known.
     Done(Box<IngestOutcome>),
+    /// The stored document already has this content and these fields, as planned; confirmed
+    /// under the document's lock at write time (`replace::confirm_unchanged`).
+    Unchanged(Box<(IngestOutcome, IngestRequest)>),
     /// A new document.
     Insert(Box<Insertion>),
     /// A new version of a stored document (`replace`).
@@ -139,7 +142,7 @@ impl Plan {
     /// The texts that need the model, in the order `write` takes their vectors.
     pub(super) fn texts(&self) -> Box<dyn Iterator<Item = &str> + Send + '_> {
         match self {
-            Plan::Done(_) => Box::new(std::iter::empty()),
+            Plan::Done(_) | Plan::Unchanged(_) => Box::new(std::iter::empty()),
             Plan::Insert(insertion) => {
                 Box::new(insertion.prepared.chunks.iter().map(|c| c.content.as_str()))
             }
@@ -152,6 +155,10 @@ impl Plan {
     pub(super) fn claims(&self) -> Option<(&str, Option<&str>)> {
         match self {
             Plan::Done(_) => None,
+            Plan::Unchanged(unchanged) => Some((
+                unchanged.0.document.content_hash.as_str(),
+                unchanged.1.external_id.as_deref(),
+            )),
             Plan::Insert(insertion) => Some((
                 insertion.hash.as_str(),
                 insertion.request.external_id.as_deref(),
@@ -203,6 +210,10 @@ pub(super) async fn write(
 ) -> Result<IngestOutcome> {
     match plan {
         Plan::Done(outcome) => Ok(*outcome),
+        Plan::Unchanged(unchanged) => {
+            let (outcome, request) = *unchanged;
+            super::replace::confirm_unchanged(ctx, outcome, request).await
+        }
         Plan::Insert(insertion) => insert(ctx, *insertion, vectors, embedding_ms).await,
         Plan::Replace(replacement) => {
             super::replace::write(ctx, *replacement, vectors, embedding_ms).await

@@ -74,11 +74,8 @@ pub(super) async fn plan(
     started: Instant,
 ) -> Result<Plan> {
     if existing.content_hash == hash && same_fields(&existing, &request) {
-        return Ok(Plan::Done(Box::new(untouched(
-            existing,
-            IngestStatus::Unchanged,
-            started,
-        ))));
+        let outcome = untouched(existing, IngestStatus::Unchanged, started);
+        return Ok(Plan::Unchanged(Box::new((outcome, request))));
     }
     ctx.disk.check_writable()?;
     let mut request = request;
@@ -138,17 +135,10 @@ pub(super) async fn write(
     // One write of a document at a time here. The version replaced is read again under that
     // lock: a write that came first since the plan makes this one start over on its result.
     let writing = ctx.in_flight.enter(id).await;
-    let current = ctx
-        .store
-        .documents_by_ids(&[id])
-        .await?
-        .remove(&id)
-        .ok_or_else(|| {
-            Error::conflict(format!(
-                "document {id} was deleted while it was being replaced; send it again"
-            ))
-        })?;
-    if current.revision != replacement.existing.revision {
+    let current = ctx.store.documents_by_ids(&[id]).await?.remove(&id);
+    // Changed or deleted since the plan: start over on what is stored now (a deleted
+    // document is then ingested anew, as it would be if sent again).
+    if current.is_none_or(|current| current.revision != replacement.existing.revision) {
         drop(writing);
         return ingest_again(ctx, replacement.into_request()).await;
     }
@@ -257,6 +247,24 @@ pub(super) async fn write(
         embedding_ms,
         total_ms: elapsed_ms(started),
     })
+}
+
+/// Answers `Unchanged` if the document is still the version planned against, checked under
+/// its lock, so that a request waiting behind another write of the document compares with
+/// that write's result; otherwise starts over.
+pub(super) async fn confirm_unchanged(
+    ctx: &IngestContext,
+    outcome: IngestOutcome,
+    request: IngestRequest,
+) -> Result<IngestOutcome> {
+    let id = outcome.document.id;
+    let writing = ctx.in_flight.enter(id).await;
+    let current = ctx.store.documents_by_ids(&[id]).await?.remove(&id);
+    if current.is_some_and(|current| current.revision == outcome.document.revision) {
+        return Ok(outcome);
+    }
+    drop(writing);
+    ingest_again(ctx, request).await
 }
 
 /// Whether this write's chunks are the document's committed ones (their ids are random, so

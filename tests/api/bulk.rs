@@ -143,8 +143,101 @@ async fn a_failed_model_call_stops_the_batch_at_its_first_document(backend: Back
     );
 }
 
+/// Documents of several chunks, so that model calls split them: a document's chunks in two
+/// calls, a call holding one document's tail and the next one's head, and a replacement whose
+/// unchanged chunks keep their vectors among them.
+async fn documents_split_across_model_calls_get_their_own_vectors(backend: Backend) {
+    let (app, _, embedder) = spawn_with_faults_and(backend, |config| {
+        config.embed.max_batch = 4;
+        config.chunk.max_tokens = 24;
+        config.chunk.overlap_tokens = 0;
+    })
+    .await;
+    let s = [
+        "Glaciers in the Alps lost a tenth of their ice in two hot summers.",
+        "Sourdough bread rises slowly because wild yeast works at its own pace.",
+        "The queen bee lays up to two thousand eggs on a single spring day.",
+        "Chess players open with the king's pawn to fight for the centre.",
+        "Coral reefs bleach when warm water drives out their algae partners.",
+        "A violin's top plate is carved from spruce and its back from maple.",
+        "Desert lichens survive for years on the dew of a few cold mornings.",
+        "River deltas grow where slow water drops the silt it carried.",
+        "Orbital mechanics says a lower orbit is a faster one.",
+        "Moss grows on the shaded side of stones that stay damp.",
+        "Jazz harmony stacks sevenths and ninths on every chord.",
+        "Paper folding can model how proteins find their shapes.",
+    ];
+    let joined = |ids: &[usize]| ids.iter().map(|&i| s[i]).collect::<Vec<_>>().join(" ");
+    app.ingest(json!({ "content": joined(&[0, 1, 2]), "externalId": "r" }))
+        .await;
+    embedder.calls.lock().expect("calls").clear();
+    let inputs = json!([
+        { "content": joined(&[3, 4, 5]) },
+        { "content": joined(&[6, 7, 8]) },
+        { "content": joined(&[0, 1, 9]), "externalId": "r" },
+        { "content": joined(&[10, 11]) },
+    ]);
+    let data = app.data(INGEST_MANY, json!({ "inputs": inputs })).await;
+    let results = data["ingestDocuments"].as_array().expect("results");
+    let statuses: Vec<&str> = results
+        .iter()
+        .map(|r| r["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["INGESTED", "INGESTED", "UPDATED", "INGESTED"]);
+    assert!(
+        results[..3]
+            .iter()
+            .all(|r| r["chunksCreated"].as_u64() == Some(3)),
+        "a chunk per sentence: {results:?}"
+    );
+    assert!(
+        results[2]["chunksReused"].as_u64() >= Some(1),
+        "the unchanged sentences keep their vectors: {}",
+        results[2]
+    );
+    let embedded: u64 = results
+        .iter()
+        .map(|r| r["chunksEmbedded"].as_u64().expect("count"))
+        .sum();
+    let calls = embedder.calls();
+    assert_eq!(calls.iter().sum::<usize>() as u64, embedded, "{calls:?}");
+    let (_, full) = calls.split_last().expect("calls");
+    assert!(full.iter().all(|&n| n == 4), "calls: {calls:?}");
+    assert!(calls.len() >= 2, "the documents span calls: {calls:?}");
+
+    // Every sentence finds its own chunk, in its own document.
+    let owner = [
+        (3, 0),
+        (4, 0),
+        (5, 0),
+        (6, 1),
+        (7, 1),
+        (8, 1),
+        (9, 2),
+        (10, 3),
+        (11, 3),
+    ];
+    for (sentence, document) in owner {
+        let found = app.search(s[sentence], 1, Value::Null).await;
+        let hit = &found["hits"][0];
+        assert_eq!(
+            hit["document"]["id"], results[document]["document"]["id"],
+            "{}: {found:#}",
+            s[sentence]
+        );
+        assert!(
+            hit["chunk"]["content"]
+                .as_str()
+                .is_some_and(|c| c.contains(s[sentence])),
+            "{}: {found:#}",
+            s[sentence]
+        );
+    }
+}
+
 on_every_backend!(
     a_batch_embeds_across_documents_in_full_model_batches,
+    documents_split_across_model_calls_get_their_own_vectors,
     a_failed_model_call_stops_the_batch_at_its_first_document,
 );
 
