@@ -182,6 +182,7 @@ async fn bulk_ingest(documents: &[String], precision: Precision) -> f64 {
             .sum::<usize>();
     }
     let per_second = chunks as f64 / started.elapsed().as_secs_f64();
+    drop(context);
     backends.close().await;
     per_second
 }

@@ -173,6 +173,9 @@ pub async fn serving(chunks: usize) {
             .map(|o| o.chunks_created)
             .sum::<usize>();
     }
+    // The context holds the index: let it go, so that close releases the data directory for
+    // the server started below.
+    drop(context);
     backends.close().await;
     let written = written.elapsed().as_secs_f64();
 
