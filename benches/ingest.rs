@@ -27,6 +27,9 @@ use selfrag::app::{Backends, Overrides};
 use selfrag::config::{Config, Precision};
 use selfrag::ingest::{self, IngestRequest};
 
+#[path = "common/provisioned.rs"]
+mod provisioned;
+
 fn main() {
     let full = std::env::args().any(|arg| arg == "--bench");
     let count: usize = std::env::var("SELFRAG_BENCH_DOCS")
@@ -85,15 +88,10 @@ fn generated(count: usize) -> Vec<String> {
 }
 
 fn config(data_dir: &std::path::Path, precision: Precision) -> Config {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let provisioned = std::env::var_os("SELFRAG_PROVISION_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".selfrag"));
     // The server's own loading, so `SELFRAG_*` variables apply (`SELFRAG_EMBED__MAX_BATCH=32`).
     let mut config = Config::load(None).expect("configuration");
     config.data_dir = data_dir.to_path_buf();
-    config.model.dir = provisioned.join("models/all-MiniLM-L6-v2");
-    config.model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+    provisioned::locate(&mut config.model);
     config.model.precision = precision;
     config
 }

@@ -29,18 +29,16 @@ use selfrag::search::{self, SearchRequest};
 use selfrag::services::Services;
 use serde_json::json;
 
+#[path = "common/provisioned.rs"]
+mod provisioned;
+
 fn config(data_dir: &std::path::Path) -> Config {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let provisioned = std::env::var_os("SELFRAG_PROVISION_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".selfrag"));
     let mut config = Config {
         bind: "127.0.0.1:0".parse().expect("address"),
         data_dir: data_dir.to_path_buf(),
         ..Config::default()
     };
-    config.model.dir = provisioned.join("models/all-MiniLM-L6-v2");
-    config.model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+    provisioned::locate(&mut config.model);
     // One client address sends everything: budgets would turn the measurement into 429s.
     config.rate_limit.enabled = false;
     config

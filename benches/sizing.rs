@@ -21,7 +21,7 @@
 //!   keyword weights, SQLite, embedded index) with unit vectors standing in for the model,
 //!   which would take over an hour for 100k chunks: the values of the vectors change no size.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use selfrag::config::{Config, EmbedConfig, IndexConfig, Precision};
@@ -33,6 +33,8 @@ use uuid::Uuid;
 
 #[path = "sizing/memory.rs"]
 mod memory;
+#[path = "common/provisioned.rs"]
+mod provisioned;
 
 const DIMENSIONS: usize = 384;
 const CHUNKS_PER_DOCUMENT: usize = 100;
@@ -70,13 +72,8 @@ fn main() {
 
 /// The provisioned model of the default precision, from `SELFRAG_PROVISION_DIR` or `.selfrag/`.
 fn model_config() -> selfrag::config::ModelConfig {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let provisioned = std::env::var_os("SELFRAG_PROVISION_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".selfrag"));
     let mut model = Config::default().model;
-    model.dir = provisioned.join("models/all-MiniLM-L6-v2");
-    model.onnxruntime_lib = provisioned.join("onnxruntime/libonnxruntime.so");
+    provisioned::locate(&mut model);
     model
 }
 

@@ -268,15 +268,10 @@ async fn a_write_that_stalls_gets_408_and_still_completes() {
     })
     .await;
     embedder.delay_ms.store(1_500, Ordering::SeqCst);
-    let response = app
-        .client
-        .post(format!("{}/graphql", app.base_url))
-        .json(&json!({ "query": INGEST_MANY, "variables": { "inputs": [{ "content": "slow to embed" }] } }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 408);
-    let body: Value = response.json().await.expect("JSON");
+    let (status, body) = app
+        .post_json(&json!({ "query": INGEST_MANY, "variables": { "inputs": [{ "content": "slow to embed" }] } }))
+        .await;
+    assert_eq!(status, 408);
     assert_eq!(error_code(&body), "REQUEST_TIMEOUT", "{body:#}");
     embedder.delay_ms.store(0, Ordering::SeqCst);
     wait_for("the cut-off write to complete", async || {

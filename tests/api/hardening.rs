@@ -52,18 +52,6 @@ async fn first_reply(app: &TestApp, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer[..n]).into_owned()
 }
 
-async fn post(app: &TestApp, body: &Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(format!("{}/graphql", app.base_url))
-        .json(body)
-        .send()
-        .await
-        .expect("request sent");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("a JSON answer"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
     // Room for the deepest text, so the nesting check (not the length check) answers.
@@ -71,11 +59,15 @@ async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
     let limit = app.services().config.graphql.max_nesting;
 
     // At the limit the document is parsed and runs (`__typename` ignores its arguments).
-    let (_, body) = post(&app, &json!({ "query": nested_query(limit) })).await;
+    let (_, body) = app
+        .post_json(&json!({ "query": nested_query(limit) }))
+        .await;
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
 
     for depth in [limit + 1, 1_000, 1_500, 10_000, 100_000] {
-        let (status, body) = post(&app, &json!({ "query": nested_query(depth) })).await;
+        let (status, body) = app
+            .post_json(&json!({ "query": nested_query(depth) }))
+            .await;
         assert_eq!(status, 200, "depth {depth}");
         assert_eq!(
             error_code(&body),
@@ -97,7 +89,7 @@ async fn deep_nesting_is_refused_before_parsing_over_post_and_get() {
             "[".repeat(5_000),
             "]".repeat(5_000)
         );
-        let (_, body) = post(&app, &json!({ "query": query })).await;
+        let (_, body) = app.post_json(&json!({ "query": query })).await;
         assert_eq!(
             error_code(&body),
             "NESTING_LIMIT_EXCEEDED",
@@ -143,22 +135,18 @@ async fn deep_variables_and_extensions_are_refused_with_a_code() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     // invalid on purpose: refused for its nesting before validation would see `$v` unused
     let query = "query($v: JSON) { __typename }";
-    let (_, body) = post(
-        &app,
-        &json!({ "query": query, "variables": { "v": nested_json(100) } }),
-    )
-    .await;
+    let (_, body) = app
+        .post_json(&json!({ "query": query, "variables": { "v": nested_json(100) } }))
+        .await;
     assert_eq!(error_code(&body), "NESTING_LIMIT_EXCEEDED", "{body}");
     assert!(
         body["errors"][0]["message"]
             .as_str()
             .is_some_and(|m| m.contains("variables"))
     );
-    let (_, body) = post(
-        &app,
-        &json!({ "query": "{ __typename }", "extensions": { "x": nested_json(100) } }),
-    )
-    .await;
+    let (_, body) = app
+        .post_json(&json!({ "query": "{ __typename }", "extensions": { "x": nested_json(100) } }))
+        .await;
     assert_eq!(error_code(&body), "NESTING_LIMIT_EXCEEDED", "{body}");
     // Past JSON's own bound (128) the body is not read at all: still typed.
     let deep = format!(
@@ -199,14 +187,16 @@ async fn deep_variables_and_extensions_are_refused_with_a_code() {
 async fn the_nesting_ceiling_does_not_overflow_the_parser() {
     let ceiling = selfrag::config::MAX_NESTING_CEILING;
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.graphql.max_nesting = ceiling).await;
-    let (_, body) = post(&app, &json!({ "query": nested_query(ceiling) })).await;
+    let (_, body) = app
+        .post_json(&json!({ "query": nested_query(ceiling) }))
+        .await;
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
     let selections = format!(
         "{{{}{}}}",
         "__typename {".repeat(ceiling - 2),
         "}".repeat(ceiling - 2)
     );
-    let (_, body) = post(&app, &json!({ "query": selections })).await;
+    let (_, body) = app.post_json(&json!({ "query": selections })).await;
     assert!(body["errors"].is_array(), "{body}");
     still_serves(&app).await;
 }
@@ -233,11 +223,9 @@ async fn the_configured_body_and_content_limits_are_the_ones_in_force() {
 
     // 4 MiB: over axum's own 2 MiB default, under both of ours.
     let content = document_of(4 << 20);
-    let (status, body) = post(
-        &app,
-        &json!({ "query": ingest, "variables": { "input": { "content": content } } }),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(&json!({ "query": ingest, "variables": { "input": { "content": content } } }))
+        .await;
     assert_eq!(status, 200);
     assert!(body.get("errors").is_none(), "{body}");
     assert!(
@@ -249,11 +237,9 @@ async fn the_configured_body_and_content_limits_are_the_ones_in_force() {
 
     // 6 MiB: a body we read, content over limits.max_content_bytes (5 MiB).
     let content = document_of(6 << 20);
-    let (status, body) = post(
-        &app,
-        &json!({ "query": ingest, "variables": { "input": { "content": content } } }),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(&json!({ "query": ingest, "variables": { "input": { "content": content } } }))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(error_code(&body), "BAD_INPUT", "{body}");
     assert!(

@@ -247,6 +247,19 @@ impl TestApp {
         response.json().await.expect("JSON response")
     }
 
+    /// POSTs a JSON body to `/graphql` whatever the answer's status: the status and the JSON.
+    pub async fn post_json(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base_url))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON answer"))
+    }
+
     /// Like [`graphql`](Self::graphql) but asserts there were no errors and returns `data`.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let body = self.graphql(query, variables).await;
