@@ -3,8 +3,10 @@
 //! `cargo bench --bench search` (after `scripts/setup.sh`). Groups:
 //! - `embed/one_query`: one short text through the batching embedder.
 //! - `search/service`: a search without HTTP (embed the query, search the index).
-//! - `search/http_graphql`: the same search as a client sends it, over HTTP + GraphQL + hydration;
-//!   `search/http_graphql_without_timing` the same against a router whose schema does not time.
+//! - `search/http_graphql`: the same search as a client sends it, over HTTP, answered by the
+//!   response cache after the first; `search/http_graphql_executed` the same with the response
+//!   cache off (HTTP + GraphQL + the L1 result), and `…_executed_without_timing` against a
+//!   router whose schema does not time.
 //! - `ingest/document`: ingest of a fresh ~4 KB document; throughput in chunks/s.
 //! - `search/service_l1_hit` vs `search/service_computed`: the same search answered from L1,
 //!   and computed (unique query: embed + index + hydrate).
@@ -14,6 +16,8 @@
 //! - `cache/l1_hit`, `cache/miss_then_fill`, and with `SELFRAG_TEST_REDIS_URL` set
 //!   `cache/l2_hit` and `cache/miss_then_fill_l2`: one namespace of the tiered cache.
 
+#![recursion_limit = "256"] // the ingest future is deep; rustc computes its layout
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,7 +26,8 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use selfrag::app::{App, Overrides};
 use selfrag::cache::{CacheKey, CacheNamespace, Level, TieredCache};
-use selfrag::config::Config;
+use selfrag::config::{Config, ResponseCacheConfig};
+use selfrag::graphql::responses::ResponseCache;
 use selfrag::ingest::{self, IngestRequest};
 use selfrag::redis::RedisClient;
 use selfrag::search::{self, SearchRequest};
@@ -151,7 +156,10 @@ fn benches(c: &mut Criterion) {
             variant(|c| c.graphql.document_cache_entries = 0),
         ),
     ] {
-        let schema = selfrag::graphql::build_schema(schema_services.clone());
+        let schema = selfrag::graphql::build_schema(
+            schema_services.clone(),
+            ResponseCache::new(&schema_services.config.cache.responses, false),
+        );
         c.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
                 let request = selfrag::graphql::with_request_data(
@@ -165,29 +173,37 @@ fn benches(c: &mut Criterion) {
         });
     }
 
-    // The same over HTTP, against this server and a second router on the same services whose
-    // schema has timing off: the extension's cost as a client sees it.
-    let untimed = variant(|c| c.graphql.field_timing = false);
-    let untimed_router = selfrag::http::router(selfrag::http::HttpState {
-        schema: selfrag::graphql::build_schema(untimed.clone()),
-        services: untimed,
-    });
-    let untimed_listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let untimed_url = format!(
-        "http://{}/graphql",
-        untimed_listener.local_addr().expect("address")
-    );
-    runtime.spawn(async move {
-        let service = untimed_router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(untimed_listener, service).await
-    });
+    // The same over HTTP: this server answers repeats from its response cache; two more
+    // routers on the same services execute every request, with timing on and off (the
+    // extension's cost as a client sees it).
+    let off = ResponseCacheConfig {
+        capacity_bytes: 0,
+        ..ResponseCacheConfig::default()
+    };
+    let serve = |services: Services| {
+        let router = selfrag::http::router(selfrag::http::HttpState::new(
+            services.clone(),
+            selfrag::graphql::build_schema(services, ResponseCache::new(&off, false)),
+            ResponseCache::new(&off, false),
+        ));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let url = format!("http://{}/graphql", listener.local_addr().expect("address"));
+        runtime.spawn(async move {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await
+        });
+        url
+    };
+    let executed_url = serve(services.clone());
+    let untimed_url = serve(variant(|c| c.graphql.field_timing = false));
     let client = reqwest::Client::new();
     let body = json!({ "query": query });
     for (name, url) in [
         ("search/http_graphql", &url),
-        ("search/http_graphql_without_timing", &untimed_url),
+        ("search/http_graphql_executed", &executed_url),
+        ("search/http_graphql_executed_without_timing", &untimed_url),
     ] {
         c.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {

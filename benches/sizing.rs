@@ -20,6 +20,9 @@
 //!   distinct searches. The served corpus is written through the real ingest pipeline (chunker,
 //!   keyword weights, SQLite, embedded index) with unit vectors standing in for the model,
 //!   which would take over an hour for 100k chunks: the values of the vectors change no size.
+//!
+//! `SELFRAG_SIZING_STEPS` picks steps (comma-separated: `index`, `metadata`, `embedder`,
+//! `ingest`, `serving`; all by default), e.g. `serving` alone for the served memory.
 
 use std::path::Path;
 use std::time::Instant;
@@ -51,23 +54,35 @@ fn main() {
         .build()
         .expect("runtime");
     let scale = 100_000.0 / chunks as f64;
+    let steps = std::env::var("SELFRAG_SIZING_STEPS").unwrap_or_default();
+    let step = |name: &str| steps.is_empty() || steps.split(',').any(|s| s.trim() == name);
     println!("sizing with {chunks} chunks (figures scaled to 100k chunks)");
-    runtime.block_on(vector_index(chunks, scale));
-    runtime.block_on(metadata(chunks, scale));
+    if step("index") {
+        runtime.block_on(vector_index(chunks, scale));
+    }
+    if step("metadata") {
+        runtime.block_on(metadata(chunks, scale));
+    }
     let texts: usize = std::env::var("SELFRAG_SIZING_TEXTS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(if full { 128 } else { 4 });
-    for precision in [Precision::Fp32, Precision::Int8] {
-        runtime.block_on(embedder(texts, 1, precision));
-        runtime.block_on(embedder(texts, 2, precision));
+    if step("embedder") {
+        for precision in [Precision::Fp32, Precision::Int8] {
+            runtime.block_on(embedder(texts, 1, precision));
+            runtime.block_on(embedder(texts, 2, precision));
+        }
     }
     let ingest_chunks: usize = std::env::var("SELFRAG_SIZING_INGEST_CHUNKS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(if full { 4_000 } else { 40 });
-    runtime.block_on(memory::ingest(ingest_chunks));
-    runtime.block_on(memory::serving(chunks));
+    if step("ingest") {
+        runtime.block_on(memory::ingest(ingest_chunks));
+    }
+    if step("serving") {
+        runtime.block_on(memory::serving(chunks));
+    }
 }
 
 /// The provisioned model of the default precision, from `SELFRAG_PROVISION_DIR` or `.selfrag/`.

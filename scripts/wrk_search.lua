@@ -2,7 +2,7 @@
 -- scripts/load_l1.sh runs it; see the README for the numbers and how they were taken.
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
-wrk.body = '{"query":"{ search(query: \\"how do bees survive winter\\", limit: 10) { totalHits cacheHit hits { score chunk { content } document { title } } } }"}'
+wrk.body = '{"query":"{ search(query: \\"how do bees survive winter\\", limit: 10) { totalHits cacheHit cacheLevel tookMs hits { score chunk { content } document { title } } } }"}'
 
 done = function(summary, latency, requests)
   io.write(string.format("p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",

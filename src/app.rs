@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::disk::DiskGuard;
 use crate::embed::{Embedder, FastEmbedder, WordPieces};
 use crate::graphql::build_schema;
+use crate::graphql::responses::ResponseCache;
 use crate::http::{HttpState, router};
 use crate::ingest::{
     Chunker, InFlightWrites, IngestEvents, check_keyword_settings, fill_missing_keywords,
@@ -332,11 +333,13 @@ impl App {
             ._background
             .0
             .push(crate::http::spawn_metrics_upkeep(Duration::from_secs(5)));
-        let schema = build_schema(backends.services.clone());
-        let router = router(HttpState {
-            services: backends.services.clone(),
-            schema,
-        });
+        let config = &backends.services.config;
+        let responses = ResponseCache::new(
+            &config.cache.responses,
+            config.graphql.field_timing && config.graphql.timing_in_response,
+        );
+        let schema = build_schema(backends.services.clone(), responses.clone());
+        let router = router(HttpState::new(backends.services.clone(), schema, responses));
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;

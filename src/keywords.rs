@@ -147,6 +147,14 @@ mod tests {
         Keywords::new(&KeywordConfig::default()).expect("default settings")
     }
 
+    /// What the cache keys rely on (README, "The cache"): case is folded, accents are kept.
+    #[test]
+    fn terms_fold_case_and_keep_accents() {
+        let k = keywords();
+        assert_eq!(k.query("Tokio RUNTIME"), k.query("tokio runtime"));
+        assert_ne!(k.query("crème brûlée"), k.query("creme brulee"));
+    }
+
     fn sliced(text: &str, spans: &[TextSpan]) -> Vec<String> {
         spans
             .iter()

@@ -16,7 +16,9 @@
 //! - [`http`]: the axum router (GraphQL at `/graphql`, probes under `/health/`) and the
 //!   connection loop that bounds connections and their timeouts.
 //! - [`graphql`]: the schema (queries, mutations, subscriptions, per-request DataLoaders) and its
-//!   own object types, independent of HTTP.
+//!   own object types, independent of HTTP; `responses`, the response cache of whole `search`
+//!   responses (serialised, with the per-request facts cut out) that `http` answers from
+//!   before execution.
 //! - [`ingest`]: validation, chunking (text-splitter sized in model tokens, along Markdown
 //!   structure where there is one), the all-or-nothing pipeline, replacement of a document by
 //!   its external id (unchanged chunks keep their vectors), and recovery of writes a crash cut

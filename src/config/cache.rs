@@ -14,6 +14,8 @@ pub struct CacheConfig {
     pub results: NamespaceConfig,
     /// Persisted query texts (`apq`), keyed by their SHA-256.
     pub persisted_queries: NamespaceConfig,
+    /// Whole `search` responses, serialised, in this process only (`graphql::responses`).
+    pub responses: ResponseCacheConfig,
     /// L2 values larger than this are zstd-compressed (when that makes them smaller).
     pub compress_above_bytes: usize,
     /// Longest wait for one Redis command before the cache answers without it.
@@ -46,6 +48,7 @@ impl Default for CacheConfig {
                 l1_ttl_secs: 86_400,
                 l2_ttl_secs: 7 * 86_400,
             },
+            responses: ResponseCacheConfig::default(),
             compress_above_bytes: 1024,
             redis_timeout_ms: 100,
             breaker_failures: 3,
@@ -64,6 +67,25 @@ pub struct NamespaceConfig {
     pub l2_ttl_secs: u64,
 }
 
+/// The response cache: serialised `search` responses by request body, role and corpus
+/// generation, answered before GraphQL execution.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResponseCacheConfig {
+    /// Budget in bytes (bodies and keys); 0 turns the response cache off.
+    pub capacity_bytes: u64,
+    pub ttl_secs: u64,
+}
+
+impl Default for ResponseCacheConfig {
+    fn default() -> Self {
+        ResponseCacheConfig {
+            capacity_bytes: 32 * 1024 * 1024,
+            ttl_secs: 3_600,
+        }
+    }
+}
+
 impl CacheConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         for (key, ns) in [
@@ -74,6 +96,12 @@ impl CacheConfig {
             if ns.l1_ttl_secs == 0 || ns.l2_ttl_secs == 0 {
                 return Err(invalid(key, "TTLs must be greater than 0"));
             }
+        }
+        if self.responses.ttl_secs == 0 {
+            return Err(invalid(
+                "cache.responses.ttl_secs",
+                "must be greater than 0",
+            ));
         }
         if self.redis_timeout_ms == 0 || self.breaker_failures == 0 || self.redis_pool_size == 0 {
             return Err(invalid(

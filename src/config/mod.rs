@@ -27,7 +27,7 @@ mod storage;
 mod telemetry;
 
 pub use auth::AuthConfig;
-pub use cache::{CacheConfig, NamespaceConfig};
+pub use cache::{CacheConfig, NamespaceConfig, ResponseCacheConfig};
 pub use database::DatabaseConfig;
 pub use graphql::{GraphqlConfig, MAX_NESTING_CEILING};
 pub use http::HttpConfig;

@@ -2,7 +2,8 @@
 //! included; whatever follows is cut off before inference. Callers are told when that happened
 //! and how many pieces were read, instead of being refused or left guessing.
 
-use tokenizers::Tokenizer;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{NormalizedString, Normalizer, Tokenizer};
 
 pub struct WordPieces {
     /// The model's own tokenizer, with its truncation and padding switched off so that it
@@ -10,6 +11,9 @@ pub struct WordPieces {
     tokenizer: Tokenizer,
     /// Pieces of text the model reads: its window less [CLS] and [SEP].
     window: usize,
+    /// Whether the tokenizer splits words at whitespace (BERT's does), so that runs of it
+    /// read as one space.
+    splits_on_whitespace: bool,
 }
 
 /// What the model reads of one text.
@@ -27,9 +31,40 @@ impl WordPieces {
     pub fn new(mut tokenizer: Tokenizer, model_tokens: usize) -> Self {
         tokenizer.with_truncation(None).ok();
         tokenizer.with_padding(None);
+        let splits_on_whitespace = matches!(
+            tokenizer.get_pre_tokenizer(),
+            Some(
+                PreTokenizerWrapper::BertPreTokenizer(_)
+                    | PreTokenizerWrapper::Whitespace(_)
+                    | PreTokenizerWrapper::WhitespaceSplit(_)
+            )
+        );
         WordPieces {
             tokenizer,
             window: model_tokens.saturating_sub(2),
+            splits_on_whitespace,
+        }
+    }
+
+    /// `text` as the model reads it, for cache keys: texts of one form embed identically.
+    /// It is the tokenizer's own normalizer (all-MiniLM-L6-v2's is uncased: it lower-cases
+    /// and strips accents), then, where the tokenizer splits words at whitespace, runs of it
+    /// collapsed. A normalizer that fails leaves the text as it is (a key that shares less).
+    pub fn model_form(&self, text: &str) -> String {
+        let normalized = match self.tokenizer.get_normalizer() {
+            Some(normalizer) => {
+                let mut form = NormalizedString::from(text);
+                match normalizer.normalize(&mut form) {
+                    Ok(()) => form.get().to_owned(),
+                    Err(_) => text.to_owned(),
+                }
+            }
+            None => text.to_owned(),
+        };
+        if self.splits_on_whitespace {
+            normalized.split_whitespace().collect::<Vec<_>>().join(" ")
+        } else {
+            normalized
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_graphql::{Context, Guard};
 
 use super::errors::{ApiError, ApiResult};
+use super::responses::ResponseCapture;
 use crate::auth::{Caller, Role};
 use crate::ratelimit::{BudgetKind, Decision};
 use crate::services::Services;
@@ -39,6 +40,9 @@ fn caller<'a>(ctx: &Context<'a>) -> std::borrow::Cow<'a, Caller> {
 pub async fn spend(ctx: &Context<'_>, kind: BudgetKind, cost: usize) -> ApiResult<()> {
     let services = ctx.data_unchecked::<Services>();
     let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+    if let Some(capture) = ctx.data_opt::<ResponseCapture>() {
+        capture.spent(kind, cost);
+    }
     let Some(decision) = services.limiter.spend(&caller(ctx), kind, cost).await else {
         return Ok(());
     };

@@ -8,6 +8,7 @@ mod loaders;
 mod mutation;
 mod query;
 mod reports;
+pub mod responses;
 mod subscription;
 mod types;
 mod uploads;
@@ -19,12 +20,14 @@ pub use loaders::{Loaders, loaders};
 use async_graphql::Schema;
 
 use crate::services::Services;
+use responses::ResponseCache;
 
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// The schema with the shared services attached and the limits of `graphql.*` applied.
 /// Per-request data (the DataLoaders) is added by [`with_request_data`] for every request.
-pub fn build_schema(services: Services) -> AppSchema {
+/// `responses` is the response cache the HTTP handler answers from, which `clearCache` empties.
+pub fn build_schema(services: Services, responses: ResponseCache) -> AppSchema {
     let settings = services.config.graphql.clone();
     let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .limit_depth(settings.max_depth)
@@ -33,7 +36,7 @@ pub fn build_schema(services: Services) -> AppSchema {
     if !settings.introspection {
         builder = builder.disable_introspection();
     }
-    builder.data(services).finish()
+    builder.data(services).data(responses).finish()
 }
 
 /// Adds what each request needs of its own to a GraphQL request.

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object, Upload};
 use super::access::{RoleGuard, spend};
 use super::errors::ApiResult;
 use super::reports::{CacheNamespace, ClearedNamespace};
+use super::responses::ResponseCache;
 use super::types::{DocumentRef, IngestInput, IngestResult};
 use super::uploads::{FileIngestResult, FileInput, file_results, read_upload};
 use crate::auth::Role;
@@ -161,14 +162,17 @@ impl Mutation {
         namespace: Option<CacheNamespace>,
     ) -> ApiResult<Vec<ClearedNamespace>> {
         spend(ctx, BudgetKind::Ingest, 1).await?;
-        Ok(ctx
+        let cleared = ctx
             .data_unchecked::<Services>()
             .cache
             .clear(namespace.map(Into::into))
-            .await
-            .into_iter()
-            .map(Into::into)
-            .collect())
+            .await;
+        // Kept responses hold results: they go with the results namespace, after them, so
+        // that no response is kept from results cleared meanwhile.
+        if matches!(namespace, None | Some(CacheNamespace::Results)) {
+            ctx.data_unchecked::<ResponseCache>().clear();
+        }
+        Ok(cleared.into_iter().map(Into::into).collect())
     }
 
     /// Deletes a document with its chunks and vectors, by `id` or by `externalId` (give

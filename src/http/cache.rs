@@ -41,8 +41,14 @@ async fn clear(
     let decision = services.limiter.spend(&caller, BudgetKind::Ingest, 1).await;
     let mut response = match decision.map(|d| d.into_result()) {
         Some(Err(err)) => error_response(&err),
-        _ => Json(serde_json::json!({ "cleared": services.cache.clear(params.namespace).await }))
-            .into_response(),
+        _ => {
+            let cleared = services.cache.clear(params.namespace).await;
+            // After the results, so that no response is kept from results cleared meanwhile.
+            if matches!(params.namespace, None | Some(CacheNamespace::Results)) {
+                state.responses.clear();
+            }
+            Json(serde_json::json!({ "cleared": cleared })).into_response()
+        }
     };
     if let Some(decision) = decision {
         set_rate_limit_headers(response.headers_mut(), &decision);

@@ -7,6 +7,7 @@
 //! `RateLimit-*` headers.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_graphql::http::MultipartOptions;
 use async_graphql::{BatchRequest, Data, ParseRequestError, Variables};
@@ -15,23 +16,30 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, RawQuery, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use super::HttpState;
 use super::auth::presented_key;
 use super::csrf::prevent_csrf;
 use super::middleware::GraphqlOutcome;
-use super::reply::{refusal, set_rate_limit_headers, status_of};
+use super::reply::{error_response, refusal, set_rate_limit_headers, status_of};
 use super::server::ConnectionPermit;
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
+use crate::cache::CacheKey;
 use crate::deadline::Deadline;
 use crate::error::ErrorCode;
 use crate::graphql::extensions::{OperationSlot, TimingRequested, ViaGet};
+use crate::graphql::responses::{ResponseCache, ResponseCapture};
 use crate::graphql::{RateLimitSlot, code_of, codes, with_request_data};
+
+/// Request bodies larger than this are never looked up in the response cache (a search's is
+/// a few hundred bytes; hashing a 16 MiB ingest batch would only cost time).
+const MAX_KEYED_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router() -> Router<HttpState> {
     Router::new()
@@ -47,6 +55,7 @@ async fn post_graphql(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let started = Instant::now();
     let body = match body {
         Ok(body) => body,
         Err(rejection) => return unreadable_body(&rejection, &state),
@@ -54,15 +63,128 @@ async fn post_graphql(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    // A search is a small JSON object; uploads, batches (arrays) and large ingests are not
+    // hashed.
+    let keyable = body.len() <= MAX_KEYED_BODY_BYTES
+        && !content_type.is_some_and(|t| t.starts_with("multipart/"))
+        && body.trim_ascii_start().first() != Some(&b'[')
+        && !registers_a_persisted_query(&body);
+    let request: [&[u8]; 3] = [b"POST", content_type.unwrap_or_default().as_bytes(), &body];
+    let key = match cached_response(
+        &state,
+        &caller,
+        &headers,
+        started,
+        keyable.then_some(&request),
+    )
+    .await
+    {
+        Ok(response) => return response,
+        Err(key) => key,
+    };
     let options =
         MultipartOptions::default().max_file_size(state.services.config.http.max_body_bytes);
     match async_graphql::http::receive_batch_body(content_type, &body[..], options).await {
         Ok(batch) => {
             let deadline = deadline.map(|Extension(deadline)| deadline);
-            execute(&state, caller, deadline, &headers, batch, false).await
+            execute(&state, caller, deadline, &headers, batch, false, key).await
         }
         Err(err) => unreadable(err),
     }
+}
+
+/// A kept response for `request` (its method and what identifies it), when there is one and
+/// the caller's budgets allow it; otherwise the key to keep its response under (`None` when it
+/// is not to be kept: the cache is off, the request is not keyed, or it asks for timing,
+/// which must describe an execution).
+async fn cached_response(
+    state: &HttpState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    started: Instant,
+    request: Option<&[&[u8]]>,
+) -> Result<Response, Option<CacheKey>> {
+    let Some(request) = request.filter(|_| state.responses.enabled() && !timing_requested(headers))
+    else {
+        return Err(None);
+    };
+    // The generation this replica can see: a response computed before a change it can see
+    // is under an older one. (With Redis, a read there: its span says what it was for.)
+    let generation = state
+        .services
+        .cache
+        .generation
+        .current()
+        .instrument(tracing::info_span!("graphql.response_cache"))
+        .await;
+    let key = ResponseCache::key(request, caller, generation);
+    let Some(entry) = state.responses.get(&key) else {
+        return Err(Some(key));
+    };
+    // The caller may no longer run queries (keys exist now, and queries are not public):
+    // execution refuses it with the usual error.
+    if state
+        .services
+        .keys
+        .authorize(caller, Role::Reader)
+        .await
+        .is_err()
+    {
+        return Err(None);
+    }
+    let decision = match entry.spend_again(&state.services.limiter, caller).await {
+        Ok(decision) => decision,
+        Err(refused) => {
+            let mut response = match refused.into_result() {
+                Err(err) => error_response(&err),
+                Ok(_) => refusal(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::RateLimited.as_str(),
+                    "rate limited",
+                ),
+            };
+            set_rate_limit_headers(response.headers_mut(), &refused);
+            response.extensions_mut().insert(GraphqlOutcome {
+                operation: Some(entry.operation.clone()),
+                failed: true,
+            });
+            return Ok(response);
+        }
+    };
+    let body = entry.render_hit(started.elapsed().as_secs_f64() * 1000.0);
+    let mut response = graphql_body(body, entry.cache_control.as_deref());
+    if let Some(decision) = decision {
+        set_rate_limit_headers(response.headers_mut(), &decision);
+    }
+    response.extensions_mut().insert(GraphqlOutcome {
+        operation: Some(entry.operation.clone()),
+        failed: false,
+    });
+    Ok(response)
+}
+
+/// A serialised GraphQL response, with the headers `async-graphql-axum` gives one.
+fn graphql_body(body: Vec<u8>, cache_control: Option<&str>) -> Response {
+    let mut response = Response::new(axum::body::Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/graphql-response+json"),
+    );
+    if let Some(value) = cache_control.and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+/// Whether a request may carry a persisted query's text (Apollo's protocol): such requests
+/// are executed, so that the text is registered.
+fn registers_a_persisted_query(request: &[u8]) -> bool {
+    memchr::memmem::find(request, b"persistedQuery").is_some()
+}
+
+fn timing_requested(headers: &HeaderMap) -> bool {
+    headers.get("x-selfrag-timing").is_some_and(|v| v == "1")
 }
 
 /// What a GET carries in its query string (camelCase, as GraphQL clients send it).
@@ -83,14 +205,29 @@ async fn get_graphql(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let started = Instant::now();
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return super::graphiql::page(&state.services.config.graphql).await;
+    };
+    let request: [&[u8]; 2] = [b"GET", query.as_bytes()];
+    let keyable = !registers_a_persisted_query(query.as_bytes());
+    let key = match cached_response(
+        &state,
+        &caller,
+        &headers,
+        started,
+        keyable.then_some(&request),
+    )
+    .await
+    {
+        Ok(response) => return response,
+        Err(key) => key,
     };
     match parse_get(&query) {
         Ok(request) => {
             let batch = BatchRequest::Single(request);
             let deadline = deadline.map(|Extension(deadline)| deadline);
-            execute(&state, caller, deadline, &headers, batch, true).await
+            execute(&state, caller, deadline, &headers, batch, true, key).await
         }
         Err(message) => refusal(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message),
     }
@@ -149,6 +286,7 @@ async fn execute(
     headers: &HeaderMap,
     batch: BatchRequest,
     via_get: bool,
+    keep_under: Option<CacheKey>,
 ) -> Response {
     let services = &state.services;
     let max_batch = services.config.graphql.max_batch;
@@ -164,7 +302,7 @@ async fn execute(
             ),
         );
     }
-    let timing = headers.get("x-selfrag-timing").is_some_and(|v| v == "1");
+    let timing = timing_requested(headers);
     let rate = RateLimitSlot::default();
     let slot = OperationSlot::default();
     let caller = Arc::new(caller);
@@ -184,20 +322,28 @@ async fn execute(
         }
         request
     };
-    let (response, status, outcome) = match batch {
+    let (mut response, status, outcome) = match batch {
         BatchRequest::Single(request) => {
             let given = request.operation_name.clone();
-            let response = state.schema.execute(prepare(request)).await;
+            let capture = keep_under.as_ref().map(|_| ResponseCapture::default());
+            let mut request = prepare(request);
+            if let Some(capture) = &capture {
+                request = request.data(capture.clone());
+            }
+            let response = state.schema.execute(request).await;
             let status = refused_status(&response);
             let outcome = GraphqlOutcome {
                 operation: Some(slot.take().or(given).unwrap_or_else(|| "anonymous".into())),
                 failed: response.is_err(),
             };
-            (
-                async_graphql::BatchResponse::Single(response),
-                status,
-                outcome,
-            )
+            let response = match (capture, keep_under) {
+                (Some(capture), Some(key)) => {
+                    let label = outcome.operation.as_deref().unwrap_or("anonymous");
+                    captured(state, capture, key, response, label)
+                }
+                _ => GraphQLResponse::from(response).into_response(),
+            };
+            (response, status, outcome)
         }
         BatchRequest::Batch(requests) => {
             let responses = futures_util::future::join_all(
@@ -211,19 +357,49 @@ async fn execute(
                 failed: responses.iter().any(async_graphql::Response::is_err),
             };
             (
-                async_graphql::BatchResponse::Batch(responses),
+                GraphQLResponse::from(async_graphql::BatchResponse::Batch(responses))
+                    .into_response(),
                 StatusCode::OK,
                 outcome,
             )
         }
     };
-    let mut response = GraphQLResponse::from(response).into_response();
     *response.status_mut() = status;
     if let Some(decision) = rate.get() {
         set_rate_limit_headers(response.headers_mut(), &decision);
     }
     response.extensions_mut().insert(outcome);
     response
+}
+
+/// The response of a request executed for the response cache: its own facts put back, and
+/// kept under `key` when it may be.
+fn captured(
+    state: &HttpState,
+    capture: ResponseCapture,
+    key: CacheKey,
+    response: async_graphql::Response,
+    operation: &str,
+) -> Response {
+    match capture.finish(&response, operation) {
+        Ok((body, entry)) => {
+            if let Some(entry) = entry {
+                state.responses.insert(key, entry);
+            }
+            let cache_control = response
+                .is_ok()
+                .then(|| response.cache_control.value())
+                .flatten();
+            let mut reply = graphql_body(body, cache_control.as_deref());
+            reply.headers_mut().extend(response.http_headers);
+            reply
+        }
+        Err(err) => refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal.as_str(),
+            format!("cannot serialise the response: {err}"),
+        ),
+    }
 }
 
 /// A request refused as a whole (no data) by authentication, its rate budget or its method

@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 
 use super::IngestContext;
 use super::events::{IngestEvent, IngestStatus};
-use super::pipeline::{IngestOutcome, IngestRequest, Plan, content_hash, plan, write};
+use super::pipeline::{IngestOutcome, IngestRequest, Plan, content_hash, plan, write_planned};
 use super::validate::validate;
 use crate::config::Limits;
 use crate::deadline::Deadline;
@@ -89,31 +89,9 @@ pub async fn ingest_until_failure(
     let mut stored = Vec::with_capacity(total);
     let mut planning = true;
     loop {
-        // Plan ahead until a full model batch waits, or nothing more can be planned now.
-        while planning && unsent(&waiting) < model_batch {
-            let Some((_, request)) = requests.peek() else {
-                break;
-            };
-            if repeats_a_waiting_document(&waiting, request) {
-                break;
-            }
-            let Some((index, request)) = requests.next() else {
-                break;
-            };
-            let title = request.title.clone();
-            let started = Instant::now();
-            let plan = plan(ctx, request).await;
-            planning = plan.is_ok();
-            waiting.push_back(Waiting {
-                index,
-                title,
-                started,
-                plan,
-                vectors: Vec::new(),
-                sent: 0,
-                embedding_ms: 0.0,
-            });
-        }
+        // Plan ahead until a full model batch waits, or nothing more can be planned now (after
+        // the first call this was mostly done while the model worked on the previous one).
+        plan_ahead(ctx, &mut requests, &mut waiting, &mut planning, model_batch).await;
         let ready = take_ready(&mut waiting);
         if ready.is_empty() && waiting.is_empty() {
             break;
@@ -141,18 +119,24 @@ pub async fn ingest_until_failure(
                 )),
             };
         }
-        // The model works on the next batch while the documents it finished are written.
-        let (embedded, written) = tokio::join!(
-            embed(ctx, batch),
-            write_in_order(
+        // The model works on the next batch while the documents it finished are written and
+        // the documents for the call after it are planned, so that it never waits on either.
+        // Planning follows the writes, so that a repeat of a written document finds it.
+        let (embedded, written) = tokio::join!(embed(ctx, batch), async {
+            let written = write_in_order(
                 ctx,
                 ready,
                 &batch_id,
                 total,
                 deadline.as_ref(),
-                &mut on_event
+                &mut on_event,
             )
-        );
+            .await;
+            if written.failure.is_none() {
+                plan_ahead(ctx, &mut requests, &mut waiting, &mut planning, model_batch).await;
+            }
+            written
+        });
         stored.extend(written.stored);
         if let Some(failure) = written.failure {
             return BatchOutcome {
@@ -170,6 +154,42 @@ pub async fn ingest_until_failure(
     BatchOutcome {
         stored,
         failure: None,
+    }
+}
+
+/// Plans requests in order until `model_batch` texts wait unsent, the requests run out, the
+/// next one must wait for a document still waiting (it repeats it), or a plan fails (which
+/// stops planning: nothing after a failure is written).
+async fn plan_ahead(
+    ctx: &IngestContext,
+    requests: &mut std::iter::Peekable<impl Iterator<Item = (usize, IngestRequest)>>,
+    waiting: &mut VecDeque<Waiting>,
+    planning: &mut bool,
+    model_batch: usize,
+) {
+    while *planning && unsent(waiting) < model_batch {
+        let Some((_, request)) = requests.peek() else {
+            break;
+        };
+        if repeats_a_waiting_document(waiting, request) {
+            break;
+        }
+        let Some((index, request)) = requests.next() else {
+            break;
+        };
+        let title = request.title.clone();
+        let started = Instant::now();
+        let plan = plan(ctx, request).await;
+        *planning = plan.is_ok();
+        waiting.push_back(Waiting {
+            index,
+            title,
+            started,
+            plan,
+            vectors: Vec::new(),
+            sent: 0,
+            embedding_ms: 0.0,
+        });
     }
 }
 
@@ -333,7 +353,8 @@ fn deliver(waiting: &mut VecDeque<Waiting>, embedded: Embedded) -> bool {
     }
 }
 
-/// Writes ready documents in order, publishing each outcome, until one fails.
+/// Writes ready documents in order (`pipeline::write_planned`: runs of new documents as a
+/// group), then publishes each outcome, until one fails.
 async fn write_in_order(
     ctx: &IngestContext,
     ready: Vec<Waiting>,
@@ -342,25 +363,51 @@ async fn write_in_order(
     deadline: Option<&Deadline>,
     on_event: &mut (impl FnMut(&IngestEvent) + Send),
 ) -> BatchOutcome {
-    let mut stored = Vec::with_capacity(ready.len());
+    // The documents before the first failed plan are written; that failure follows them.
+    let mut planned = Vec::with_capacity(ready.len());
+    let mut written = Vec::with_capacity(ready.len());
+    let mut failed_plan = None;
     for w in ready {
-        let result = match w.plan {
-            Ok(plan) => write(ctx, plan, w.vectors, w.embedding_ms).await,
-            Err(err) => Err(err),
-        };
+        let Waiting {
+            index,
+            title,
+            started,
+            plan,
+            vectors,
+            embedding_ms,
+            ..
+        } = w;
+        match plan {
+            Ok(plan) => {
+                planned.push((plan, vectors, embedding_ms));
+                written.push((index, title, started));
+            }
+            Err(err) => {
+                failed_plan = Some(((index, title, started), err));
+                break;
+            }
+        }
+    }
+    let results = write_planned(ctx, planned).await;
+    let outcomes = written
+        .into_iter()
+        .zip(results)
+        .chain(failed_plan.map(|(document, err)| (document, Err(err))));
+    let mut stored = Vec::new();
+    for ((index, title, started), result) in outcomes {
         let outcome = result.as_ref().ok();
         let event = IngestEvent {
             batch_id: batch_id.clone(),
-            index: w.index,
+            index,
             total,
             status: outcome.map_or(IngestStatus::Failed, |o| o.status),
             document_id: outcome.map(|o| o.document.id),
-            title: w.title,
+            title,
             chunks_created: outcome.map_or(0, |o| o.chunks_created),
             chunks_embedded: outcome.map_or(0, |o| o.chunks_embedded),
             chunks_reused: outcome.map_or(0, |o| o.chunks_reused),
             error: result.as_ref().err().map(ToString::to_string),
-            elapsed_ms: w.started.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         };
         on_event(&event);
         ctx.events.publish(event);
@@ -370,13 +417,13 @@ async fn write_in_order(
         match result {
             Ok(mut outcome) => {
                 // From its plan to its write, waiting for other documents included.
-                outcome.total_ms = w.started.elapsed().as_secs_f64() * 1000.0;
+                outcome.total_ms = started.elapsed().as_secs_f64() * 1000.0;
                 stored.push(outcome);
             }
             Err(err) => {
                 return BatchOutcome {
                     stored,
-                    failure: Some((w.index, err)),
+                    failure: Some((index, err)),
                 };
             }
         }

@@ -70,12 +70,26 @@ impl MetadataStore {
         document_id: Uuid,
         replacing: bool,
     ) -> Result<(), StoreError> {
-        let row = pending_write::ActiveModel {
-            document_id: Set(document_id),
-            started_at: Set(now()),
+        self.record_pending_writes(&[document_id], replacing).await
+    }
+
+    /// [`record_pending_write`](Self::record_pending_write) for several documents in one
+    /// statement: the records of a group of inserts, committed together.
+    pub async fn record_pending_writes(
+        &self,
+        document_ids: &[Uuid],
+        replacing: bool,
+    ) -> Result<(), StoreError> {
+        if document_ids.is_empty() {
+            return Ok(());
+        }
+        let started_at = now();
+        let rows = document_ids.iter().map(|&id| pending_write::ActiveModel {
+            document_id: Set(id),
+            started_at: Set(started_at),
             replacing: Set(replacing),
-        };
-        pending_write::Entity::insert(row)
+        });
+        pending_write::Entity::insert_many(rows)
             .on_conflict(
                 sea_orm::sea_query::OnConflict::column(pending_write::Column::DocumentId)
                     .update_columns([

@@ -65,50 +65,87 @@ impl MetadataStore {
         new: NewDocument,
         chunks: Vec<Chunk>,
     ) -> Result<PendingInsert, InsertError> {
-        let transaction = self.db.begin().await.map_err(StoreError::from)?;
-        let doc = new.document;
-        // First, so that on PostgreSQL the record stays row-locked until this transaction ends:
-        // recovery skips a record a live writer holds (`claim_pending_write`).
-        if let Err(err) = forget_pending_write(&transaction, doc.id).await {
-            let _ = transaction.rollback().await;
-            return Err(StoreError::from(err).into());
-        }
-        let row = document::ActiveModel {
-            id: Set(doc.id),
-            title: Set(doc.title.clone()),
-            source: Set(doc.source.clone()),
-            doc_type: Set(doc.doc_type.clone()),
-            author: Set(doc.author.clone()),
-            tags: Set(Value::from(doc.tags.clone())),
-            metadata: Set(doc.metadata.clone()),
-            content: Set(new.content),
-            dedupe_key: Set(dedupe_key(&doc)),
-            chunk_count: Set(i32::try_from(doc.chunk_count).unwrap_or(i32::MAX)),
-            created_at: Set(doc.created_at),
-            external_id: Set(doc.external_id.clone()),
-            content_sha256: Set(Some(doc.content_hash.clone())),
-            revision: Set(1),
-            updated_at: Set(None),
-        };
-        let inserted = document::Entity::insert(row).exec(&transaction).await;
-        if let Err(err) = inserted {
-            let duplicate = matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)));
-            let _ = transaction.rollback().await;
-            return Err(if duplicate {
-                InsertError::Duplicate
-            } else {
-                StoreError::from(err).into()
-            });
-        }
-        let result = async {
-            insert_tags(&transaction, doc.id, &doc.tags).await?;
-            insert_chunks(&transaction, &chunks).await?;
-            bump_generation(&transaction).await
-        }
-        .await;
-        finish(transaction, result).await.map_err(InsertError::from)
+        self.insert_all(vec![(new, chunks)]).await
     }
 
+    /// [`begin_insert`](Self::begin_insert) for several documents in one transaction (one
+    /// commit for a group of inserts): all of them, or none. `Duplicate` when any one's
+    /// content (or external id) is stored already.
+    #[tracing::instrument(name = "db.query", skip_all, fields(otel.kind = "client", db.system = self.backend_name(), db.operation.name = "begin_insert_many"))]
+    pub async fn begin_insert_many(
+        &self,
+        documents: Vec<(NewDocument, Vec<Chunk>)>,
+    ) -> Result<PendingInsert, InsertError> {
+        self.insert_all(documents).await
+    }
+
+    async fn insert_all(
+        &self,
+        documents: Vec<(NewDocument, Vec<Chunk>)>,
+    ) -> Result<PendingInsert, InsertError> {
+        let transaction = self.db.begin().await.map_err(StoreError::from)?;
+        for (new, chunks) in documents {
+            if let Err(err) = insert_document(&transaction, new, &chunks).await {
+                let _ = transaction.rollback().await;
+                return Err(err);
+            }
+        }
+        let generation = bump_generation(&transaction).await;
+        finish(transaction, generation)
+            .await
+            .map_err(InsertError::from)
+    }
+}
+
+/// One document's rows (document, tags, chunks) inside `transaction`, its pending record
+/// removed. The caller rolls back on an error.
+async fn insert_document(
+    transaction: &DatabaseTransaction,
+    new: NewDocument,
+    chunks: &[Chunk],
+) -> Result<(), InsertError> {
+    let doc = new.document;
+    // First, so that on PostgreSQL the record stays row-locked until this transaction ends:
+    // recovery skips a record a live writer holds (`claim_pending_write`).
+    forget_pending_write(transaction, doc.id)
+        .await
+        .map_err(StoreError::from)?;
+    let row = document::ActiveModel {
+        id: Set(doc.id),
+        title: Set(doc.title.clone()),
+        source: Set(doc.source.clone()),
+        doc_type: Set(doc.doc_type.clone()),
+        author: Set(doc.author.clone()),
+        tags: Set(Value::from(doc.tags.clone())),
+        metadata: Set(doc.metadata.clone()),
+        content: Set(new.content),
+        dedupe_key: Set(dedupe_key(&doc)),
+        chunk_count: Set(i32::try_from(doc.chunk_count).unwrap_or(i32::MAX)),
+        created_at: Set(doc.created_at),
+        external_id: Set(doc.external_id.clone()),
+        content_sha256: Set(Some(doc.content_hash.clone())),
+        revision: Set(1),
+        updated_at: Set(None),
+    };
+    let inserted = document::Entity::insert(row).exec(transaction).await;
+    if let Err(err) = inserted {
+        let duplicate = matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)));
+        return Err(if duplicate {
+            InsertError::Duplicate
+        } else {
+            StoreError::from(err).into()
+        });
+    }
+    insert_tags(transaction, doc.id, &doc.tags)
+        .await
+        .map_err(StoreError::from)?;
+    insert_chunks(transaction, chunks)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(())
+}
+
+impl MetadataStore {
     /// Replaces a stored document's content, fields, tags and chunks (same id, revision + 1),
     /// provided it is still at `document.revision - 1`; hands the transaction back
     /// uncommitted. The replacement's pending record stays (the caller removes it once the

@@ -235,7 +235,85 @@ async fn documents_split_across_model_calls_get_their_own_vectors(backend: Backe
     }
 }
 
+async fn stats(app: &TestApp) -> (u64, u64, u64) {
+    let stats = app
+        .data(
+            "{ collectionStats { documents chunks vectors } }",
+            Value::Null,
+        )
+        .await["collectionStats"]
+        .clone();
+    let n = |f: &str| stats[f].as_u64().expect("count");
+    (n("documents"), n("chunks"), n("vectors"))
+}
+
+/// The new documents a model call finishes are written as one group (one vector write, one
+/// commit); a group whose write fails is undone and written again one document at a time, so
+/// every document still arrives once, with its own vectors and none left over.
+async fn new_documents_are_written_in_groups_and_a_failed_group_one_by_one(backend: Backend) {
+    let (app, index, _) = spawn_with_faults_and(backend, |config| config.embed.max_batch = 4).await;
+    let inputs = |texts: Vec<String>| -> Vec<Value> {
+        texts.iter().map(|t| json!({ "content": t })).collect()
+    };
+    let data = app
+        .data(INGEST_MANY, json!({ "inputs": inputs(sentences(8)) }))
+        .await;
+    assert_eq!(
+        data["ingestDocuments"].as_array().expect("results").len(),
+        8
+    );
+    assert_eq!(
+        *index.upserted.lock().expect("upserted"),
+        [4, 4],
+        "one write per model call's documents"
+    );
+    assert_eq!(stats(&app).await, (8, 8, 8));
+
+    // A group fails, then the second of its documents alone: the batch stops there, with the
+    // first stored and no vector left of the others (the group's points are removed, not
+    // overwritten by a retry).
+    index.upserted.lock().expect("upserted").clear();
+    index.fail_upserts_above.store(1, Ordering::SeqCst);
+    index.fail_upsert_at.store(2, Ordering::SeqCst);
+    let body = app
+        .graphql(
+            INGEST_MANY,
+            json!({ "inputs": inputs(sentences(16).split_off(8)) }),
+        )
+        .await;
+    assert!(body.get("errors").is_some(), "{body}");
+    assert_eq!(*index.upserted.lock().expect("upserted"), [4, 1, 1]);
+    assert_eq!(stats(&app).await, (9, 9, 9), "no vectors of a failed group");
+
+    // A group fails and its documents then succeed one by one: all arrive, each once.
+    index.upserted.lock().expect("upserted").clear();
+    index.fail_upsert_at.store(usize::MAX, Ordering::SeqCst);
+    let texts: Vec<String> = sentences(24).split_off(16);
+    let data = app
+        .data(INGEST_MANY, json!({ "inputs": inputs(texts.clone()) }))
+        .await;
+    let results = data["ingestDocuments"].as_array().expect("results");
+    assert!(
+        results.iter().all(|r| r["status"] == "INGESTED"),
+        "{results:?}"
+    );
+    assert_eq!(
+        *index.upserted.lock().expect("upserted"),
+        [4, 1, 1, 1, 1, 4, 1, 1, 1, 1],
+        "each failed group, then its documents one by one"
+    );
+    assert_eq!(stats(&app).await, (17, 17, 17));
+    for (i, text) in texts.iter().enumerate() {
+        let hits = app.search(text, 1, Value::Null).await;
+        assert_eq!(
+            hits["hits"][0]["document"]["id"],
+            results[i]["document"]["id"]
+        );
+    }
+}
+
 on_every_backend!(
+    new_documents_are_written_in_groups_and_a_failed_group_one_by_one,
     a_batch_embeds_across_documents_in_full_model_batches,
     documents_split_across_model_calls_get_their_own_vectors,
     a_failed_model_call_stops_the_batch_at_its_first_document,

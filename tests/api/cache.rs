@@ -99,6 +99,98 @@ on_every_backend!(
     embed_reports_cached_vectors
 );
 
+fn cosine(a: &Value, b: &Value) -> f64 {
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .expect("vector")
+            .iter()
+            .map(|x| x.as_f64().expect("float"))
+            .collect()
+    };
+    let (a, b) = (floats(a), floats(b));
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(&b).map(|(x, y)| x * y).sum()
+}
+
+/// Keys follow how the model reads text: texts its tokenizer normalises alike (case, accents,
+/// runs of whitespace) share embedding entries, holding the vectors the model computes for
+/// each; results are shared only where the keyword side reads the queries alike too, and the
+/// echoed query is each request's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_keys_follow_how_the_model_reads_text() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let embed = "query($t: [String!]!) { embed(texts: $t) { cached vector } }";
+    let first = app
+        .data(
+            embed,
+            json!({ "t": ["Tokio Runtime", "Café Crème Brûlée"] }),
+        )
+        .await;
+    let alike = json!(["tokio   runtime", "cafe creme brulee", "tokio runtimes"]);
+    let second = app.data(embed, json!({ "t": alike })).await;
+    let cached: Vec<&Value> = second["embed"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| &e["cached"])
+        .collect();
+    assert_eq!(cached, [&json!(true), &json!(true), &json!(false)]);
+    assert_eq!(second["embed"][0]["vector"], first["embed"][0]["vector"]);
+    assert_eq!(second["embed"][1]["vector"], first["embed"][1]["vector"]);
+    // What was shared is what the model computes for the other spelling (a server with an
+    // empty cache computes it; batches pad differently, hence not bit for bit).
+    let fresh = TestApp::spawn(Backend::Sqlite).await;
+    let computed = fresh.data(embed, json!({ "t": alike })).await;
+    for i in 0..2 {
+        assert_eq!(computed["embed"][i]["cached"], false);
+        let similarity = cosine(
+            &computed["embed"][i]["vector"],
+            &first["embed"][i]["vector"],
+        );
+        assert!(similarity > 0.9999, "text {i}: cosine {similarity}");
+    }
+
+    app.ingest(json!({
+        "content": "The Tokio runtime schedules tasks. The café serves crème brûlée."
+    }))
+    .await;
+    let search = |q: &'static str| {
+        let app = &app;
+        async move {
+            app.data(
+                "query($q: String!) { search(query: $q, limit: 5) { query cacheHit cacheLevel hits { chunk { id } } } }",
+                json!({ "q": q }),
+            )
+            .await["search"]
+                .clone()
+        }
+    };
+    let computed = search("Tokio runtime").await;
+    let shared = search("tokio  RUNTIME").await;
+    assert_eq!(computed["cacheHit"], false);
+    assert_eq!(
+        (&shared["cacheHit"], &shared["cacheLevel"]),
+        (&json!(true), &json!("L1"))
+    );
+    assert_eq!(shared["hits"], computed["hits"]);
+    assert_eq!(shared["query"], "tokio RUNTIME", "the request's own query");
+
+    // The model reads these alike; the keyword side may not (it decides whether they share).
+    let keywords = selfrag::keywords::Keywords::new(&app.services().config.keywords)
+        .expect("keyword settings");
+    let terms_alike = keywords.query("crème brûlée") == keywords.query("creme brulee");
+    assert_eq!(search("crème brûlée").await["cacheHit"], false);
+    assert_eq!(search("creme brulee").await["cacheHit"], terms_alike);
+    let analytics = app.cache_analytics().await;
+    let embeddings = namespace(&analytics, "EMBEDDINGS")["counters"].clone();
+    assert_eq!(
+        embeddings["l1Hits"].as_u64(),
+        // Two by `embed`; "Tokio runtime"; "creme brulee" when its result was not shared.
+        Some(3 + u64::from(!terms_alike)),
+        "{analytics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clearing_empties_both_levels_and_analytics_are_served_as_json_and_prometheus() {
     let redis = redis_url();
@@ -111,7 +203,8 @@ async fn clearing_empties_both_levels_and_analytics_are_served_as_json_and_prome
     app.ingest(json!({ "content": "Lava flows from volcanoes." }))
         .await;
     app.cached_search("volcano").await;
-    app.cached_search("volcano").await;
+    // Another body (the response cache would answer the same one before the result cache).
+    app.cached_search(" volcano").await;
 
     let json: Value = app
         .get("/health/cache/analytics")

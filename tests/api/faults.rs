@@ -17,13 +17,28 @@ pub struct FlakyIndex {
     pub inner: Arc<dyn VectorIndex>,
     /// When set, upserts write their points and then fail, as a crash mid-write would.
     pub fail_upserts: AtomicBool,
+    /// Upserts of more points than this write them and then fail (a group of documents).
+    pub fail_upserts_above: AtomicUsize,
+    /// The upsert at this position in `upserted` writes its points and then fails.
+    pub fail_upsert_at: AtomicUsize,
+    /// How many points each upsert carried, in order.
+    pub upserted: Mutex<Vec<usize>>,
 }
 
 #[async_trait]
 impl VectorIndex for FlakyIndex {
     async fn upsert(&self, points: Vec<VectorPoint>) -> Result<(), IndexError> {
+        let count = points.len();
+        let position = {
+            let mut upserted = self.upserted.lock().expect("upserted");
+            upserted.push(count);
+            upserted.len() - 1
+        };
         self.inner.upsert(points).await?;
-        if self.fail_upserts.load(Ordering::SeqCst) {
+        if self.fail_upserts.load(Ordering::SeqCst)
+            || count > self.fail_upserts_above.load(Ordering::SeqCst)
+            || position == self.fail_upsert_at.load(Ordering::SeqCst)
+        {
             return Err(IndexError::Backend("injected upsert failure".into()));
         }
         Ok(())
@@ -153,6 +168,9 @@ pub async fn spawn_with_faults_and(
         let flaky = Arc::new(FlakyIndex {
             inner: real,
             fail_upserts: AtomicBool::new(false),
+            fail_upserts_above: AtomicUsize::new(usize::MAX),
+            fail_upsert_at: AtomicUsize::new(usize::MAX),
+            upserted: Mutex::default(),
         });
         *slot.lock().expect("slot") = Some(Arc::clone(&flaky));
         Overrides {

@@ -32,6 +32,7 @@ mod operations;
 mod ratelimit;
 mod recall;
 mod recovery;
+mod responses;
 mod scale_out;
 mod schema;
 mod search;

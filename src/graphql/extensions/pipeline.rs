@@ -21,6 +21,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use super::admission::{Admission, AdmissionRequest};
 use super::timing::{Timing, TimingRequest};
 use crate::config::GraphqlConfig;
+use crate::graphql::responses::{Fact, ResponseCapture};
 
 /// Request data the pipeline fills with the executed operation's label (the name the client
 /// gave, the document's only operation's name, or `anonymous`), so the HTTP layer can label
@@ -156,9 +157,26 @@ impl Extension for PipelineRequest {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        match &self.timing {
+        // Executing for the response cache: its root fields are noted, and the per-request
+        // facts handed over in exchange for markers. String comparisons first: the request
+        // data is looked up only for the fields concerned.
+        let root = info.path_node.parent.is_none();
+        let fact = Fact::of_field(info.parent_type, info.name);
+        let capture = if root || fact.is_some() {
+            ctx.data_opt::<ResponseCapture>()
+        } else {
+            None
+        };
+        if root && let Some(capture) = capture {
+            capture.root_field(info.parent_type, info.name);
+        }
+        let resolved = match &self.timing {
             Some(timing) => timing.resolve(ctx, info, next).await,
             None => next.run(ctx, info).await,
+        };
+        match (fact, capture, resolved) {
+            (Some(fact), Some(capture), Ok(Some(value))) => Ok(Some(capture.fact(fact, value))),
+            (_, _, resolved) => resolved,
         }
     }
 }
