@@ -125,17 +125,7 @@ async fn a_failed_model_call_stops_the_batch_at_its_first_document(backend: Back
         3,
         "the documents before the failed call stay ingested, none after"
     );
-    let (documents, chunks, vectors) = {
-        let stats = app
-            .data(
-                "{ collectionStats { documents chunks vectors } }",
-                Value::Null,
-            )
-            .await["collectionStats"]
-            .clone();
-        let n = |f: &str| stats[f].as_u64().expect("count");
-        (n("documents"), n("chunks"), n("vectors"))
-    };
+    let (documents, chunks, vectors) = stats(&app).await;
     assert_eq!(
         (chunks, vectors),
         (documents, documents),
