@@ -27,7 +27,7 @@ use super::HttpState;
 use super::auth::presented_key;
 use super::csrf::prevent_csrf;
 use super::middleware::GraphqlOutcome;
-use super::reply::{error_response, refusal, set_rate_limit_headers, status_of};
+use super::reply::{refusal, set_rate_limit_headers, status_of};
 use super::server::ConnectionPermit;
 use crate::auth::{Caller, Role};
 use crate::cache::CacheKey;
@@ -35,7 +35,7 @@ use crate::deadline::Deadline;
 use crate::error::ErrorCode;
 use crate::graphql::extensions::{OperationSlot, TimingRequested, ViaGet};
 use crate::graphql::responses::{ResponseCache, ResponseCapture};
-use crate::graphql::{RateLimitSlot, code_of, codes, with_request_data};
+use crate::graphql::{ApiError, RateLimitSlot, code_of, codes, with_request_data};
 
 /// Request bodies larger than this are never looked up in the response cache (a search's is
 /// a few hundred bytes; hashing a 16 MiB ingest batch would only cost time).
@@ -135,14 +135,14 @@ async fn cached_response(
     let decision = match entry.spend_again(&state.services.limiter, caller).await {
         Ok(decision) => decision,
         Err(refused) => {
-            let mut response = match refused.into_result() {
-                Err(err) => error_response(&err),
-                Ok(_) => refusal(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    ErrorCode::RateLimited.as_str(),
-                    "rate limited",
-                ),
+            // The refusal execution would have made: RATE_LIMITED with `retryAfter`, 429.
+            let errors = match refused.into_result() {
+                Err(err) => vec![ApiError::from(err).into_server_error()],
+                Ok(_) => Vec::new(), // a refused decision is never Ok
             };
+            let refusal = async_graphql::Response::from_errors(errors);
+            let mut response = GraphQLResponse::from(refusal).into_response();
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             set_rate_limit_headers(response.headers_mut(), &refused);
             response.extensions_mut().insert(GraphqlOutcome {
                 operation: Some(entry.operation.clone()),
