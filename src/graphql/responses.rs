@@ -11,8 +11,9 @@
 //!
 //! Kept only: single query operations whose root fields are all `search`, answered without
 //! errors, extensions (timing) or headers. The rate-limit spends the execution made are made
-//! again on every hit (a refused one sends the request on to execution, which refuses it as
-//! usual). The corpus generation in the key means no response computed before a change this
+//! again on every hit (a refusal answers as execution would: `RATE_LIMITED`, 429), and the
+//! caller must still be allowed to query (a key created since may close queries to anonymous
+//! callers). The corpus generation in the key means no response computed before a change this
 //! replica can see is served after it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
