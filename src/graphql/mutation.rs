@@ -162,16 +162,13 @@ impl Mutation {
         namespace: Option<CacheNamespace>,
     ) -> ApiResult<Vec<ClearedNamespace>> {
         spend(ctx, BudgetKind::Ingest, 1).await?;
+        let namespace: Option<crate::cache::CacheNamespace> = namespace.map(Into::into);
         let cleared = ctx
             .data_unchecked::<Services>()
             .cache
-            .clear(namespace.map(Into::into))
+            .clear(namespace)
             .await;
-        // Kept responses hold results: they go with the results namespace, after them, so
-        // that no response is kept from results cleared meanwhile.
-        if matches!(namespace, None | Some(CacheNamespace::Results)) {
-            ctx.data_unchecked::<ResponseCache>().clear();
-        }
+        ctx.data_unchecked::<ResponseCache>().clear_with(namespace);
         Ok(cleared.into_iter().map(Into::into).collect())
     }
 

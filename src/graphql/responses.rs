@@ -24,7 +24,7 @@ use async_graphql::Value;
 use moka::sync::Cache;
 
 use crate::auth::Caller;
-use crate::cache::CacheKey;
+use crate::cache::{CacheKey, CacheNamespace};
 use crate::config::ResponseCacheConfig;
 use crate::ratelimit::{BudgetKind, Decision, RateLimiter};
 
@@ -115,6 +115,15 @@ impl ResponseCache {
         if let Some(entries) = &self.entries {
             metrics::counter!("graphql_response_cache_total", "outcome" => "stored").increment(1);
             entries.insert(key, Arc::new(response));
+        }
+    }
+
+    /// Empties the cache when `namespace` (`None`: all) holds results: kept responses hold
+    /// results. Call it after clearing the results, so that no response is kept from results
+    /// cleared meanwhile.
+    pub fn clear_with(&self, namespace: Option<CacheNamespace>) {
+        if matches!(namespace, None | Some(CacheNamespace::Results)) {
+            self.clear();
         }
     }
 

@@ -43,10 +43,7 @@ async fn clear(
         Some(Err(err)) => error_response(&err),
         _ => {
             let cleared = services.cache.clear(params.namespace).await;
-            // After the results, so that no response is kept from results cleared meanwhile.
-            if matches!(params.namespace, None | Some(CacheNamespace::Results)) {
-                state.responses.clear();
-            }
+            state.responses.clear_with(params.namespace);
             Json(serde_json::json!({ "cleared": cleared })).into_response()
         }
     };

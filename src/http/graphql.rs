@@ -136,10 +136,12 @@ async fn cached_response(
         Ok(decision) => decision,
         Err(refused) => {
             // The refusal execution would have made: RATE_LIMITED with `retryAfter`, 429.
-            let errors = match refused.into_result() {
-                Err(err) => vec![ApiError::from(err).into_server_error()],
-                Ok(_) => Vec::new(), // a refused decision is never Ok
-            };
+            let errors = refused
+                .into_result()
+                .err()
+                .map(|err| ApiError::from(err).into_server_error())
+                .into_iter()
+                .collect();
             let refusal = async_graphql::Response::from_errors(errors);
             let mut response = GraphQLResponse::from(refusal).into_response();
             *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;

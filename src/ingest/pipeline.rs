@@ -392,17 +392,33 @@ impl ReadyInsert {
     }
 
     fn outcome(self) -> IngestOutcome {
-        let chunks_created = self.chunks.len();
-        tracing::info!(document = %self.id, chunks = chunks_created, embedding_ms = self.embedding_ms, "document ingested");
-        IngestOutcome {
-            document: self.document,
-            status: IngestStatus::Ingested,
-            chunks_created,
-            chunks_embedded: chunks_created,
-            chunks_reused: 0,
-            embedding_ms: self.embedding_ms,
-            total_ms: elapsed_ms(self.started),
-        }
+        ingested(
+            self.id,
+            self.document,
+            self.chunks.len(),
+            self.embedding_ms,
+            self.started,
+        )
+    }
+}
+
+/// The outcome of a new document written with `chunks_created` chunks.
+fn ingested(
+    id: Uuid,
+    document: Document,
+    chunks_created: usize,
+    embedding_ms: f64,
+    started: Instant,
+) -> IngestOutcome {
+    tracing::info!(document = %id, chunks = chunks_created, embedding_ms, "document ingested");
+    IngestOutcome {
+        document,
+        status: IngestStatus::Ingested,
+        chunks_created,
+        chunks_embedded: chunks_created,
+        chunks_reused: 0,
+        embedding_ms,
+        total_ms: elapsed_ms(started),
     }
 }
 
@@ -417,19 +433,28 @@ async fn insert(
     insert_ready(ctx, ReadyInsert::of(insertion, vectors, embedding_ms)?).await
 }
 
-async fn insert_ready(ctx: &IngestContext, mut ready: ReadyInsert) -> Result<IngestOutcome> {
-    let id = ready.id;
+async fn insert_ready(ctx: &IngestContext, ready: ReadyInsert) -> Result<IngestOutcome> {
+    let ReadyInsert {
+        id,
+        document,
+        new,
+        chunks,
+        points,
+        again,
+        started,
+        embedding_ms,
+    } = ready;
+    let chunks_created = chunks.len();
     // Committed before the index is touched; the rows' own transaction removes it. Left
     // behind by a crash, it tells recovery to remove the vectors written below.
     let _writing = ctx.in_flight.enter(id).await;
     ctx.store.record_pending_write(id, false).await?;
-    let chunks = ready.chunks.clone();
-    let pending = match ctx.store.begin_insert(ready.new.clone(), chunks).await {
+    let pending = match ctx.store.begin_insert(new, chunks).await {
         Ok(pending) => pending,
         Err(InsertError::Duplicate) => {
             forget_pending_write(ctx, id).await;
             drop(_writing);
-            return stored_meanwhile(ctx, ready.again, ready.started).await;
+            return stored_meanwhile(ctx, again, started).await;
         }
         Err(InsertError::Store(err)) => {
             forget_pending_write(ctx, id).await;
@@ -438,7 +463,7 @@ async fn insert_ready(ctx: &IngestContext, mut ready: ReadyInsert) -> Result<Ing
     };
     if let Err(err) = ctx
         .index
-        .upsert(std::mem::take(&mut ready.points))
+        .upsert(points)
         .instrument(tracing::info_span!("vector.upsert"))
         .await
     {
@@ -449,7 +474,13 @@ async fn insert_ready(ctx: &IngestContext, mut ready: ReadyInsert) -> Result<Ing
     }
     crate::fault::point(crate::fault::AFTER_VECTOR_WRITE).await;
     match commit_inserts(ctx, pending, &[id]).await {
-        Ok(()) => Ok(ready.outcome()),
+        Ok(()) => Ok(ingested(
+            id,
+            document,
+            chunks_created,
+            embedding_ms,
+            started,
+        )),
         Err(CommitFailed::NotCommitted(err) | CommitFailed::Unknown(err)) => Err(err),
     }
 }
@@ -518,10 +549,9 @@ pub(super) async fn write_planned(
             }
         };
         let mut group = vec![ReadyInsert::of(*insertion, vectors, embedding_ms)];
-        while let Some((Plan::Insert(_), _, _)) = planned.peek() {
-            let Some((Plan::Insert(insertion), vectors, embedding_ms)) = planned.next() else {
-                break;
-            };
+        while let Some((Plan::Insert(insertion), vectors, embedding_ms)) =
+            planned.next_if(|(plan, _, _)| matches!(plan, Plan::Insert(_)))
+        {
             group.push(ReadyInsert::of(*insertion, vectors, embedding_ms));
         }
         let failed = match insert_group(ctx, group).await {

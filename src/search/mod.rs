@@ -332,10 +332,16 @@ pub fn embedding_key(model: &str, model_form: &str) -> CacheKey {
 
 /// Embeds one text through the embedding cache.
 pub async fn embed_cached(ctx: &SearchContext<'_>, text: &str) -> Result<(Arc<Vector>, Level)> {
-    let key = embedding_key(
-        &ctx.embedder.model().name,
-        &ctx.word_pieces.model_form(text),
-    );
+    embed_read(ctx, text, &ctx.word_pieces.model_form(text)).await
+}
+
+/// [`embed_cached`] for a text whose model form is known (a search has read its query).
+async fn embed_read(
+    ctx: &SearchContext<'_>,
+    text: &str,
+    model_form: &str,
+) -> Result<(Arc<Vector>, Level)> {
+    let key = embedding_key(&ctx.embedder.model().name, model_form);
     ctx.embeddings
         .get_or_compute(key, || async {
             ctx.embedder
@@ -362,7 +368,7 @@ pub async fn search(ctx: &SearchContext<'_>, request: SearchRequest) -> Result<S
     );
     let (result, level) = ctx
         .results
-        .get_or_compute(key, || compute(ctx, &request, plan, read.terms, generation))
+        .get_or_compute(key, || compute(ctx, &request, plan, read, generation))
         .await?;
     Ok(SearchOutcome {
         query: request.query,
@@ -403,16 +409,19 @@ async fn compute(
     ctx: &SearchContext<'_>,
     request: &SearchRequest,
     plan: Plan,
-    terms: SparseVector,
+    read: QueryAsRead,
     generation: u64,
 ) -> Result<CachedSearch> {
     let needs_vector = plan.mode != SearchMode::Keyword || request.threshold.is_some();
     let vector = if needs_vector {
-        Some(embed_cached(ctx, &request.query).await?.0)
+        Some(embed_read(ctx, &request.query, &read.model_form).await?.0)
     } else {
         None
     };
-    let forms = QueryForms { vector, terms };
+    let forms = QueryForms {
+        vector,
+        terms: read.terms,
+    };
     let page_end = request.offset + request.limit;
     // Grouping keeps one chunk per document, so it needs more chunks than hits.
     let wanted = if request.group_by_document {
