@@ -9,7 +9,8 @@
 //! - Vector index (embedded qdrant-edge): resident memory and disk after upserting random unit
 //!   vectors of the model's dimension, keyword vectors of 100 terms from a skewed vocabulary
 //!   (`SELFRAG_SIZING_TERMS`; 0 for none) and the payload selfrag writes, then after the HNSW
-//!   graph is built. The vectors' values do not change the sizes, so no model is needed here.
+//!   graph is built, with each `index.storage` (`disk` with int8 quantization, the default, and
+//!   `memory`). The vectors' values do not change the sizes, so no model is needed here.
 //! - Metadata (SQLite through the real store): bytes per chunk of ~1,000 characters of text,
 //!   the size of a full 254-token English chunk, plus its document row.
 //! - Embedder: chunks per second for full-length chunks, with one and with two ONNX Runtime
@@ -20,6 +21,8 @@
 //!   distinct searches. The served corpus is written through the real ingest pipeline (chunker,
 //!   keyword weights, SQLite, embedded index) with unit vectors standing in for the model,
 //!   which would take over an hour for 100k chunks: the values of the vectors change no size.
+//!   Both processes take their settings from `SELFRAG_*` as the server does (e.g.
+//!   `SELFRAG_INDEX__STORAGE=memory`).
 //!
 //! `SELFRAG_SIZING_STEPS` picks steps (comma-separated: `index`, `metadata`, `embedder`,
 //! `ingest`, `serving`; all by default), e.g. `serving` alone for the served memory.
@@ -27,7 +30,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use selfrag::config::{Config, EmbedConfig, IndexConfig, Precision};
+use selfrag::config::{Config, EmbedConfig, IndexConfig, IndexStorage, Precision, Quantization};
 use selfrag::embed::{Embedder, FastEmbedder};
 use selfrag::keywords::SparseVector;
 use selfrag::store::{Chunk, Document, MetadataStore, NewDocument};
@@ -58,7 +61,17 @@ fn main() {
     let step = |name: &str| steps.is_empty() || steps.split(',').any(|s| s.trim() == name);
     println!("sizing with {chunks} chunks (figures scaled to 100k chunks)");
     if step("index") {
-        runtime.block_on(vector_index(chunks, scale));
+        for (storage, quantization) in [
+            (IndexStorage::Disk, Quantization::Int8),
+            (IndexStorage::Memory, Quantization::None),
+        ] {
+            let settings = IndexConfig {
+                storage,
+                quantization,
+                ..IndexConfig::default()
+            };
+            runtime.block_on(vector_index(chunks, scale, &settings));
+        }
     }
     if step("metadata") {
         runtime.block_on(metadata(chunks, scale));
@@ -175,15 +188,14 @@ fn keyword_vector(seed: u64) -> SparseVector {
     }
 }
 
-async fn vector_index(chunks: usize, scale: f64) {
+async fn vector_index(chunks: usize, scale: f64, settings: &IndexConfig) {
     let dir = tempfile::tempdir().expect("temp dir");
     let identity = IndexIdentity {
         model: "sizing".into(),
         dimensions: DIMENSIONS,
     };
     let before = rss_bytes();
-    let index =
-        EdgeIndex::open(dir.path(), &identity, &IndexConfig::default()).expect("open index");
+    let index = EdgeIndex::open(dir.path(), &identity, settings).expect("open index");
     let started = Instant::now();
     for batch in 0..chunks.div_ceil(1_000) {
         let points = (batch * 1_000..((batch + 1) * 1_000).min(chunks))
@@ -208,8 +220,10 @@ async fn vector_index(chunks: usize, scale: f64) {
     let status = index.status().await.expect("status");
     assert_eq!(status.vectors, chunks as u64, "every point is stored");
     println!(
-        "vector index: upsert {:.0} points/s; HNSW build {hnsw_secs:.1} s; per 100k chunks: \
-         RSS +{} after upsert, +{} with the graph; disk {}",
+        "vector index ({:?} storage, {:?} quantization): upsert {:.0} points/s; HNSW build \
+         {hnsw_secs:.1} s; per 100k chunks: RSS +{} after upsert, +{} with the graph; disk {}",
+        settings.storage,
+        settings.quantization,
         chunks as f64 / upsert_secs,
         mib((after_upsert.saturating_sub(before)) as f64 * scale),
         mib((after_hnsw.saturating_sub(before)) as f64 * scale),

@@ -1,4 +1,4 @@
-//! `index`: the embedded vector index's HNSW and optimiser settings.
+//! `index`: the embedded vector index's storage, HNSW and optimiser settings.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +10,13 @@ pub struct IndexConfig {
     /// Segments whose vectors are smaller than this (KiB) are searched exactly even when they
     /// have a graph: brute force is faster there, and exact.
     pub full_scan_threshold_kb: usize,
-    /// Quiet time after the last ingest before the background HNSW build starts.
+    /// Quiet time after the last ingest (or after start) before the background HNSW build starts.
     pub optimize_delay_ms: u64,
+    /// Where the full vectors and the keyword postings live.
+    pub storage: IndexStorage,
+    /// A compact copy of the dense vectors held in RAM for the graph walk, its best candidates
+    /// rescored with the full vectors.
+    pub quantization: Quantization,
 }
 
 impl Default for IndexConfig {
@@ -20,6 +25,32 @@ impl Default for IndexConfig {
             indexing_threshold_kb: 4_000,
             full_scan_threshold_kb: 2_000,
             optimize_delay_ms: 2_000,
+            storage: IndexStorage::Disk,
+            quantization: Quantization::Int8,
         }
     }
+}
+
+/// Where the embedded index keeps its full dense vectors and keyword postings. Payloads are
+/// always in files. A change applies to existing segments at the next optimisation (one runs
+/// after every start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexStorage {
+    /// Memory-mapped files: the kernel keeps the pages searches touch in its page cache and can
+    /// drop them under pressure, so resident memory stays bounded as the corpus grows.
+    Disk,
+    /// Anonymous memory: every vector and posting resident, whether searched or not.
+    Memory,
+}
+
+/// Scalar quantization of the dense vectors (qdrant's `scalar` with `always_ram`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// One byte per dimension (a quarter of f32) in RAM; the graph walk compares those, and the
+    /// best candidates are rescored with the full vectors, so scores stay exact cosines.
+    Int8,
+    /// The graph walk reads the full vectors.
+    None,
 }

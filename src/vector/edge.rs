@@ -20,15 +20,16 @@ use qdrant_edge::{
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
     Filter, HasVectorCondition, HnswIndexConfig, Match, Modifier, NamedQuery, PayloadFieldSchema,
     PayloadSchemaType, PayloadSelector, PayloadSelectorInclude, PointId, PointInsertOperations,
-    PointOperations, PointStruct, PointVectorsPersisted, QueryEnum, QueryRequest, ScoringQuery,
-    ScrollRequest, SearchParams, SparseVectorConfig, UpdateOperation, UpdateVectorsOp,
-    ValueVariants, Vector, VectorInternal, VectorNameConfig, VectorNameOperations,
-    VectorOperations, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
+    PointOperations, PointStruct, PointVectorsPersisted, QuantizationSearchParams, QueryEnum,
+    QueryRequest, ScalarQuantizationConfig, ScalarType, ScoringQuery, ScrollRequest, SearchParams,
+    SparseVectorConfig, UpdateOperation, UpdateVectorsOp, ValueVariants, Vector, VectorInternal,
+    VectorNameConfig, VectorNameOperations, VectorOperations, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::config::IndexConfig;
+use crate::config::{IndexConfig, IndexStorage, Quantization};
 
 use super::{
     IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
@@ -43,6 +44,8 @@ const KEYWORD_SETTINGS_FILE: &str = "selfrag-keywords.json";
 const SHARD_DIR: &str = "shard";
 /// Points per page when listing a document's points.
 const SCROLL_PAGE: usize = 1000;
+/// Candidates of a quantized graph walk rescored with the full vectors, per hit asked for.
+const QUANTIZED_OVERSAMPLING: f64 = 2.0;
 /// Locked while a process has the index open ([`lock_directory`]).
 const LOCK_FILE: &str = "selfrag.lock";
 
@@ -93,22 +96,39 @@ impl EdgeIndex {
                 .transpose()
                 .map_err(backend)?
                 .is_some_and(|saved| saved.sparse_vectors.contains_key(KEYWORD_VECTOR));
+        let on_disk = settings.storage == IndexStorage::Disk;
         let config = |keywords: bool| {
             let mut builder = EdgeConfigBuilder::new()
                 .vector(
                     DEFAULT_VECTOR_NAME,
-                    EdgeVectorParamsBuilder::new(identity.dimensions, Distance::Cosine).build(),
+                    EdgeVectorParamsBuilder::new(identity.dimensions, Distance::Cosine)
+                        .on_disk(on_disk)
+                        .build(),
                 )
+                .on_disk_payload(true)
                 .optimizers(optimizers.clone())
                 .hnsw_config(HnswIndexConfig {
                     full_scan_threshold: settings.full_scan_threshold_kb,
                     ..HnswIndexConfig::default()
                 });
+            if settings.quantization == Quantization::Int8 {
+                builder = builder.quantization_config(
+                    ScalarQuantizationConfig {
+                        r#type: ScalarType::Int8,
+                        // Outliers beyond the 99th percentile are clipped rather than allowed
+                        // to stretch the scale for every other value (qdrant's recommendation).
+                        quantile: Some(0.99),
+                        always_ram: Some(true),
+                    }
+                    .into(),
+                );
+            }
             if keywords {
                 builder = builder.sparse_vector(
                     KEYWORD_VECTOR,
                     EdgeSparseVectorParamsBuilder::new()
                         .modifier(Modifier::Idf)
+                        .on_disk(on_disk)
                         .build(),
                 );
             }
@@ -178,10 +198,11 @@ impl EdgeIndex {
         })
     }
 
-    /// Builds HNSW graphs in the background once writes have been quiet for `delay`, one run at a
-    /// time. Returns the task, which ends when the index is dropped.
-    /// Builds HNSW graphs in the background once writes have paused for `delay`; skipped
-    /// while `disk` is below its reserve (the optimiser writes whole new segments).
+    /// Builds HNSW graphs in the background once writes have paused for `delay`, one run at a
+    /// time; skipped while `disk` is below its reserve (the optimiser writes whole new
+    /// segments). It also runs once `delay` after start: an index last closed before its graph
+    /// was built, or opened with other storage settings, is brought up to date without waiting
+    /// for a write. Returns the task, which ends when the index is dropped.
     pub fn spawn_optimizer(
         &self,
         delay: Duration,
@@ -189,6 +210,8 @@ impl EdgeIndex {
     ) -> tokio::task::JoinHandle<()> {
         let inner = Arc::downgrade(&self.inner);
         let written = Arc::clone(&self.written);
+        // A stored permit: the first wait below returns at once.
+        written.notify_one();
         tokio::spawn(async move {
             loop {
                 written.notified().await;
@@ -320,6 +343,23 @@ impl VectorIndex for EdgeIndex {
             offset: 0,
             params: Some(SearchParams {
                 exact: query.exact,
+                quantization: Some(if query.exact {
+                    // The ground truth: full vectors only, never the quantized copy.
+                    QuantizationSearchParams {
+                        ignore: true,
+                        rescore: None,
+                        oversampling: None,
+                    }
+                } else {
+                    // qdrant does not rescore scalar quantization by default: a hit's score
+                    // would be the int8 estimate. Twice the limit is rescored, so that a
+                    // candidate the estimate ranked just below the cut can still make it.
+                    QuantizationSearchParams {
+                        ignore: false,
+                        rescore: Some(true),
+                        oversampling: Some(QUANTIZED_OVERSAMPLING),
+                    }
+                }),
                 ..SearchParams::default()
             }),
             with_vector: if query.with_vectors {

@@ -180,13 +180,20 @@ impl TestApp {
 
     /// Stops the server, waits for it to release the data directory, and starts a new one on
     /// the same data with the same configuration (a restart).
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestApp::restart`] after `tweak` has changed the configuration (an operator changing
+    /// a setting between runs).
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
         let data_dir =
             std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
         let database = self._database.take();
         let qdrant = self.qdrant.take();
-        let config = self.config.clone();
+        let mut config = self.config.clone();
+        tweak(&mut config);
         Self::start(config, data_dir, database, qdrant, Overrides::default()).await
     }
 

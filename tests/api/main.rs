@@ -37,6 +37,7 @@ mod scale_out;
 mod schema;
 mod search;
 mod startup;
+mod storage;
 mod subscriptions;
 mod timing;
 mod traces;

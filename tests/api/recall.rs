@@ -1,10 +1,12 @@
-//! Recall@10 of the HNSW graph against exact search, on real embeddings of the fixture corpus.
+//! Recall@10 of the HNSW graph against exact search, on real embeddings of the fixture corpus,
+//! for each way the embedded index can store its vectors.
 
-use selfrag::config::IndexConfig;
+use selfrag::config::{IndexConfig, IndexStorage, Quantization};
 use selfrag::ingest::Chunker;
 use selfrag::vector::{
     EdgeIndex, IndexIdentity, Target, VectorFilter, VectorIndex, VectorPoint, VectorQuery,
 };
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::corpus::{articles, queries};
@@ -26,20 +28,49 @@ async fn hnsw_recall_at_10_against_exact_search() {
         );
     }
     let vectors = embedder.embed(texts.clone()).await.expect("embeds");
+    let query_texts: Vec<String> = queries()
+        .into_iter()
+        .map(|(q, _)| q)
+        .chain(texts.iter().step_by(7).cloned())
+        .collect();
+    let query_vectors = embedder.embed(query_texts).await.expect("embeds");
 
+    for (storage, quantization) in [
+        (IndexStorage::Disk, Quantization::Int8),
+        (IndexStorage::Memory, Quantization::None),
+    ] {
+        // Tiny thresholds so the graph is built and used even for this small corpus.
+        let settings = IndexConfig {
+            indexing_threshold_kb: 1,
+            full_scan_threshold_kb: 1,
+            storage,
+            quantization,
+            ..IndexConfig::default()
+        };
+        let label = format!("{storage:?}, {quantization:?}");
+        recall_of(
+            &settings,
+            &label,
+            &embedder,
+            &texts,
+            &vectors,
+            &query_vectors,
+        )
+        .await;
+    }
+}
+
+async fn recall_of(
+    settings: &IndexConfig,
+    label: &str,
+    embedder: &std::sync::Arc<dyn selfrag::embed::Embedder>,
+    texts: &[String],
+    vectors: &[Vec<f32>],
+    query_vectors: &[Vec<f32>],
+) {
     let dir = tempfile::tempdir().expect("dir");
-    // Tiny thresholds so the graph is built and used even for this small corpus.
-    let settings = IndexConfig {
-        indexing_threshold_kb: 1,
-        full_scan_threshold_kb: 1,
-        ..IndexConfig::default()
-    };
-    let index = EdgeIndex::open(
-        dir.path(),
-        &IndexIdentity::from(embedder.model()),
-        &settings,
-    )
-    .expect("index");
+    let index = EdgeIndex::open(dir.path(), &IndexIdentity::from(embedder.model()), settings)
+        .expect("index");
     let document_id = Uuid::new_v4();
     let points = vectors
         .iter()
@@ -62,12 +93,6 @@ async fn hnsw_recall_at_10_against_exact_search() {
         "the HNSW graph was not built: {status:?}"
     );
 
-    let query_texts: Vec<String> = queries()
-        .into_iter()
-        .map(|(q, _)| q)
-        .chain(texts.iter().step_by(7).cloned())
-        .collect();
-    let query_vectors = embedder.embed(query_texts).await.expect("embeds");
     let (mut found, mut wanted) = (0usize, 0usize);
     for vector in query_vectors {
         let search = |exact| VectorQuery {
@@ -78,29 +103,37 @@ async fn hnsw_recall_at_10_against_exact_search() {
             exact,
             with_vectors: false,
         };
-        let truth: Vec<Uuid> = index
+        let truth: HashMap<Uuid, f32> = index
             .search(search(true))
             .await
             .expect("exact")
             .into_iter()
-            .map(|p| p.id)
+            .map(|p| (p.id, p.score))
             .collect();
-        let approx: Vec<Uuid> = index
-            .search(search(false))
-            .await
-            .expect("hnsw")
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
+        let approx = index.search(search(false)).await.expect("hnsw");
         wanted += truth.len();
-        found += approx.iter().filter(|id| truth.contains(id)).count();
+        for point in approx {
+            if let Some(exact) = truth.get(&point.id) {
+                found += 1;
+                // A quantized walk's candidates are rescored with the full vectors: the score a
+                // client sees is the exact cosine either way.
+                assert!(
+                    (point.score - exact).abs() < 1e-4,
+                    "{label}: score {} where exact search gives {exact}",
+                    point.score
+                );
+            }
+        }
     }
     let recall = found as f64 / wanted as f64;
     println!(
-        "recall@10 HNSW vs exact: {recall:.4} over {} points ({} indexed), {} queries",
+        "recall@10 HNSW vs exact ({label}): {recall:.4} over {} points ({} indexed), {} queries",
         texts.len(),
         status.indexed_vectors,
         wanted / 10
     );
-    assert!(recall >= 0.95, "recall@10 {recall:.4} is below 0.95");
+    assert!(
+        recall >= 0.95,
+        "{label}: recall@10 {recall:.4} is below 0.95"
+    );
 }
