@@ -24,20 +24,28 @@ fn paragraph(seed: usize) -> String {
     )
 }
 
-/// A field of `/proc/PID/status` given in kB, in bytes (Linux).
-fn status_field(pid: u32, name: &str) -> Option<u64> {
+/// The fields of `/proc/PID/status` given in kB, in bytes, read once (Linux).
+fn status_fields<const N: usize>(pid: u32, names: [&str; N]) -> Option<[u64; N]> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    let mut values = [0; N];
+    for (value, name) in values.iter_mut().zip(names) {
+        *value = field(name)?;
+    }
+    Some(values)
 }
 
 /// Peak and current resident set of a process, in bytes.
 fn memory_of(pid: u32) -> Option<(u64, u64)> {
-    Some((status_field(pid, "VmHWM:")?, status_field(pid, "VmRSS:")?))
+    let [peak, now] = status_fields(pid, ["VmHWM:", "VmRSS:"])?;
+    Some((peak, now))
 }
 
 /// The environment that points the binary at a data directory and the provisioned model, with
@@ -243,11 +251,11 @@ pub async fn serving(chunks: usize) {
         assert!(body.get("errors").is_none(), "{body}");
     }
     let pid = child.0.id();
-    let (peak, now) = memory_of(pid).expect("the server's memory");
     // Pages of mapped files (the index's on-disk parts, the model) count in the resident set
     // while they stay in the page cache, but the kernel can drop them; anonymous pages cannot.
-    let anonymous = status_field(pid, "RssAnon:").unwrap_or_default();
-    let files = status_field(pid, "RssFile:").unwrap_or_default();
+    let [peak, now, anonymous, files] =
+        status_fields(pid, ["VmHWM:", "VmRSS:", "RssAnon:", "RssFile:"])
+            .expect("the server's memory");
     drop(child);
     println!(
         "memory, `selfrag serve` over {stored} chunks after 300 searches: RSS {} (peak {}; \

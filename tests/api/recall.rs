@@ -51,7 +51,7 @@ async fn hnsw_recall_at_10_against_exact_search() {
         recall_of(
             &settings,
             &label,
-            &embedder,
+            &IndexIdentity::from(embedder.model()),
             &texts,
             &vectors,
             &query_vectors,
@@ -63,14 +63,13 @@ async fn hnsw_recall_at_10_against_exact_search() {
 async fn recall_of(
     settings: &IndexConfig,
     label: &str,
-    embedder: &std::sync::Arc<dyn selfrag::embed::Embedder>,
+    identity: &IndexIdentity,
     texts: &[String],
     vectors: &[Vec<f32>],
     query_vectors: &[Vec<f32>],
 ) {
     let dir = tempfile::tempdir().expect("dir");
-    let index = EdgeIndex::open(dir.path(), &IndexIdentity::from(embedder.model()), settings)
-        .expect("index");
+    let index = EdgeIndex::open(dir.path(), identity, settings).expect("index");
     let document_id = Uuid::new_v4();
     let points = vectors
         .iter()
