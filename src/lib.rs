@@ -33,7 +33,8 @@
 //! - [`keywords`]: BM25 term weights (sparse vectors) for keyword search, and highlights.
 //! - [`store`]: documents and chunks in SQLite or PostgreSQL through SeaORM.
 //! - [`vector`]: the `VectorIndex` trait, the embedded qdrant-edge index (one process at a
-//!   time: a lock file says so plainly) and the Qdrant server.
+//!   time: a lock file says so plainly; compacted in place after optimisations) and the Qdrant
+//!   server.
 //! - [`auth`]: API keys (hashed at rest) and the reader < writer < admin roles.
 //! - [`ratelimit`]: GCRA budgets per key or client address, in Redis or in process.
 //! - [`redis`]: the one Redis client (pool, circuit breaker, timeouts) the cache, the corpus

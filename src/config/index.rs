@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{ConfigError, invalid};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IndexConfig {
@@ -17,6 +19,10 @@ pub struct IndexConfig {
     /// A compact copy of the dense vectors held in RAM for the graph walk, its best candidates
     /// rescored with the full vectors.
     pub quantization: Quantization,
+    /// Size of one write-ahead-log file (KiB). Closed files are removed when the index is
+    /// compacted (at start and after an optimisation), all but the newest, which numbers the
+    /// next writes.
+    pub wal_segment_kb: usize,
 }
 
 impl Default for IndexConfig {
@@ -27,7 +33,19 @@ impl Default for IndexConfig {
             optimize_delay_ms: 2_000,
             storage: IndexStorage::Disk,
             quantization: Quantization::Int8,
+            // Small against qdrant's 32 MiB: the newest closed file is kept and read at every
+            // open, and a file is only closed when full, so this bounds what stays.
+            wal_segment_kb: 4_096,
         }
+    }
+}
+
+impl IndexConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.wal_segment_kb == 0 {
+            return Err(invalid("index", "wal_segment_kb must be greater than 0"));
+        }
+        Ok(())
     }
 }
 

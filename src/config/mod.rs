@@ -220,6 +220,7 @@ impl Config {
         self.chunk.validate(&self.model)?;
         self.database.validate()?;
         self.qdrant.validate()?;
+        self.index.validate()?;
         self.keywords.validate()?;
         self.search.validate()?;
         self.cache.validate()?;

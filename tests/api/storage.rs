@@ -1,6 +1,8 @@
 //! Where the embedded index keeps its vectors (`index.storage`, `index.quantization`): a data
 //! directory written with one setting keeps serving the same answers under the other, and the
-//! optimisation after start moves its segments over.
+//! optimisation after start moves its segments over. And the index's write-ahead log, which
+//! qdrant-edge 0.7.2 never truncates, is pruned at start and by the compaction after an
+//! optimisation, without losing a write.
 
 use std::path::Path;
 
@@ -8,7 +10,7 @@ use selfrag::config::{Config, IndexStorage, Quantization};
 use serde_json::{Value, json};
 
 use crate::corpus::{ingest_corpus, queries};
-use crate::helpers::{Backend, TestApp, wait_for};
+use crate::helpers::{Backend, TestApp, collection_stats, wait_for};
 
 /// Small thresholds so that the fixture corpus gets a graph (and, with quantization, a
 /// quantized copy), built soon after start.
@@ -65,6 +67,109 @@ async fn changing_index_storage_keeps_answers_and_moves_the_segments() {
     .await;
     wait_until_graphed(&app).await;
     assert_same_answers(&before, &answers(&app).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_is_pruned_and_later_writes_still_apply() {
+    // A log file of 1 KiB holds no operation: each write retires the file before it. The
+    // optimiser waits long enough not to compact during the ingest.
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.index.wal_segment_kb = 1;
+        config.index.optimize_delay_ms = 600_000;
+    })
+    .await;
+    let documents = ingest_corpus(&app).await;
+    let wal = app
+        .services()
+        .config
+        .vector_index_dir()
+        .join("shard")
+        .join("wal");
+    let written = closed_logs(&wal);
+    assert!(written.len() >= 2, "closed log files: {written:?}");
+    let before = answers(&app).await;
+
+    // At start, every closed file but the newest goes; the answers stay.
+    let app = app.restart().await;
+    let newest = *written.last().expect("a closed file");
+    assert_eq!(closed_logs(&wal), [newest]);
+    assert_same_answers(&before, &answers(&app).await);
+
+    // The newest file numbers the next operations after every stored point: a delete of points
+    // written before the pruning applies (one numbered lower would be skipped as stale).
+    let mut documents = documents.into_values();
+    let deleted = documents.next().expect("a document");
+    assert_deleted(&app, &deleted).await;
+
+    // While serving: once writes are quiet, the optimiser compacts the index in place.
+    let app = app
+        .restart_with(|config| config.index.optimize_delay_ms = 200)
+        .await;
+    wait_for("the compaction after start", async || {
+        closed_logs(&wal).len() == 1
+    })
+    .await;
+    let settled = closed_logs(&wal)[0];
+    let kept = documents.next().expect("another document");
+    let _ = app
+        .ingest(
+            json!({ "content": "Compaction reopens the index and prunes its log.",
+                        "title": "Compaction" }),
+        )
+        .await;
+    wait_for(
+        "the compaction after the optimisation",
+        async || matches!(closed_logs(&wal)[..], [only] if only > settled),
+    )
+    .await;
+    assert_deleted(&app, &kept).await;
+    let vectors = collection_stats(&app).await["vectors"].clone();
+    let app = app.restart().await;
+    assert_eq!(collection_stats(&app).await["vectors"], vectors);
+    for document in [&deleted, &kept] {
+        let id = uuid::Uuid::parse_str(document).expect("uuid");
+        let points = app
+            .services()
+            .index
+            .document_points(id)
+            .await
+            .expect("points");
+        assert!(points.is_empty(), "{document} came back after a restart");
+    }
+}
+
+/// The first operation of each closed log file in `wal`, ascending.
+fn closed_logs(wal: &Path) -> Vec<u64> {
+    let mut first: Vec<u64> = std::fs::read_dir(wal)
+        .expect("the log directory")
+        .filter_map(|entry| {
+            let name = entry.expect("entry").file_name().into_string().ok()?;
+            name.strip_prefix("closed-")?.parse().ok()
+        })
+        .collect();
+    first.sort_unstable();
+    first
+}
+
+/// Deletes `document` and checks that the index has none of its points left.
+async fn assert_deleted(app: &TestApp, document: &str) {
+    let id = uuid::Uuid::parse_str(document).expect("uuid");
+    let points = app
+        .services()
+        .index
+        .document_points(id)
+        .await
+        .expect("points");
+    assert!(!points.is_empty(), "{document} has no points to delete");
+    let deleted = app.delete(document).await;
+    assert_eq!(deleted["data"]["deleteDocument"], true, "{deleted}");
+    let points = app
+        .services()
+        .index
+        .document_points(id)
+        .await
+        .expect("points");
+    assert!(points.is_empty(), "{document} kept {} points", points.len());
 }
 
 type Answers = Vec<(String, Vec<(String, f64)>)>;

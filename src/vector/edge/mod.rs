@@ -4,10 +4,12 @@
 //! panics when it cannot take the WAL or segment lock at once, so writes, flushes and
 //! optimisation pass through one `write_gate`; searches never take it. The HNSW graph is built by
 //! `optimize()`, which a background task runs after ingests have been quiet for a while; until
-//! then segments are searched exactly.
+//! then segments are searched exactly. After an optimisation the shard is compacted
+//! ([`shard`]): closed and opened again, its write-ahead log pruned.
+
+mod shard;
 
 use std::collections::HashMap;
-use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -24,7 +26,7 @@ use qdrant_edge::{
     QueryRequest, ScalarQuantizationConfig, ScalarType, ScoringQuery, ScrollRequest, SearchParams,
     SparseVectorConfig, UpdateOperation, UpdateVectorsOp, ValueVariants, Vector, VectorInternal,
     VectorNameConfig, VectorNameOperations, VectorOperations, VectorStructInternal, Vectors,
-    WithPayloadInterface, WithVector,
+    WalOptions, WithPayloadInterface, WithVector,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -37,6 +39,7 @@ use super::{
     VectorQuery,
 };
 use crate::keywords::SparseVector;
+use shard::Shard;
 
 const IDENTITY_FILE: &str = "selfrag-index.json";
 /// The keyword settings the keyword vectors were computed with (`Keywords::fingerprint`).
@@ -50,14 +53,12 @@ const QUANTIZED_OVERSAMPLING: f64 = 2.0;
 const LOCK_FILE: &str = "selfrag.lock";
 
 struct Inner {
-    /// Dropped by hand (see `Drop for Inner`): qdrant-edge flushes on drop and panics when the
-    /// flush fails, which must not happen while the process is already unwinding.
-    shard: ManuallyDrop<EdgeShard>,
+    /// Dropped first (fields drop in order).
+    shard: Shard,
     /// Serialises writes, flushes and optimisation (see the module comment). A std mutex: it is
     /// only taken on blocking threads.
     write_gate: Mutex<()>,
-    /// The directory lock ([`lock_directory`]); released when the file closes, after `shard`
-    /// (fields drop after `Drop::drop`, in this order).
+    /// The directory lock ([`lock_directory`]); released when the file closes, after `shard`.
     _lock: std::fs::File,
     /// Dropped last: tells [`Released`] waiters that the files, the WAL lock and the directory
     /// lock are all free.
@@ -106,6 +107,10 @@ impl EdgeIndex {
                         .build(),
                 )
                 .on_disk_payload(true)
+                .wal_options(WalOptions {
+                    segment_capacity: settings.wal_segment_kb * 1024,
+                    ..WalOptions::default()
+                })
                 .optimizers(optimizers.clone())
                 .hnsw_config(HnswIndexConfig {
                     full_scan_threshold: settings.full_scan_threshold_kb,
@@ -141,6 +146,14 @@ impl EdgeIndex {
                 true,
             )
         } else {
+            let pruned = shard::prune_wal(&shard_dir)?;
+            if pruned.removed_files > 0 {
+                tracing::info!(
+                    files = pruned.removed_files,
+                    bytes = pruned.removed_bytes,
+                    "vector index write-ahead log pruned"
+                );
+            }
             match EdgeShard::load(&shard_dir, Some(config(saved_with_keywords))) {
                 Ok(shard) => (shard, saved_with_keywords),
                 // Adding a vector name saves the segments before `edge_config.json`: a crash
@@ -188,7 +201,7 @@ impl EdgeIndex {
         }
         Ok(EdgeIndex {
             inner: Arc::new(Inner {
-                shard: ManuallyDrop::new(shard),
+                shard: Shard::new(&shard_dir, shard),
                 write_gate: Mutex::new(()),
                 _lock: lock,
                 _released: tokio::sync::watch::Sender::new(()),
@@ -259,27 +272,16 @@ impl EdgeIndex {
                 .write_gate
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            inner.shard.update(operation).map_err(backend)?;
-            // Durable before we report success: the metadata store commits right after this.
-            inner.shard.flush();
-            Ok(())
+            inner.shard.with(|shard| {
+                shard.update(operation).map_err(backend)?;
+                // Durable before we report success: the metadata store commits right after this.
+                shard.flush();
+                Ok(())
+            })
         })
         .await?;
         self.written.notify_one();
         Ok(())
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if self.shard.path().exists() {
-            // SAFETY: `shard` is not used after this; `Inner` is being dropped.
-            unsafe { ManuallyDrop::drop(&mut self.shard) };
-        } else {
-            // The directory was removed under us (a deleted data directory): flushing would
-            // panic, so the shard's memory is leaked instead. Its data is gone anyway.
-            tracing::warn!(path = %self.shard.path().display(), "vector index directory vanished; not flushing");
-        }
     }
 }
 
@@ -289,8 +291,20 @@ impl Inner {
             .write_gate
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let changed = self.shard.optimize().map_err(backend)?;
-        self.shard.flush();
+        let changed = self.shard.with(|shard| {
+            let changed = shard.optimize().map_err(backend)?;
+            shard.flush();
+            Ok(changed)
+        })?;
+        let started = std::time::Instant::now();
+        if let Some(compaction) = self.shard.compact(changed)? {
+            tracing::info!(
+                removed_wal_files = compaction.removed_files,
+                removed_wal_bytes = compaction.removed_bytes,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "vector index compacted"
+            );
+        }
         Ok(changed)
     }
 }
@@ -372,7 +386,12 @@ impl VectorIndex for EdgeIndex {
                 PayloadSelectorInclude::new(vec![json_path(KEY_DOCUMENT)]),
             )),
         };
-        let found = blocking(move || inner.shard.query(request).map_err(backend)).await?;
+        let found = blocking(move || {
+            inner
+                .shard
+                .with(|shard| shard.query(request).map_err(backend))
+        })
+        .await?;
         found
             .into_iter()
             .map(|point| {
@@ -428,7 +447,9 @@ impl VectorIndex for EdgeIndex {
                     with_vector: WithVector::Bool(false),
                     order_by: None,
                 };
-                let (records, next) = inner.shard.scroll(request).map_err(backend)?;
+                let (records, next) = inner
+                    .shard
+                    .with(|shard| shard.scroll(request).map_err(backend))?;
                 for record in records {
                     ids.push(point_uuid(record.id)?);
                 }
@@ -448,14 +469,15 @@ impl VectorIndex for EdgeIndex {
         let inner = Arc::clone(&self.inner);
         let ids: Vec<PointId> = ids.into_iter().map(PointId::Uuid).collect();
         let records = blocking(move || {
-            inner
-                .shard
-                .retrieve(
-                    &ids,
-                    Some(WithPayloadInterface::Bool(false)),
-                    Some(WithVector::Selector(vec![DEFAULT_VECTOR_NAME.into()])),
-                )
-                .map_err(backend)
+            inner.shard.with(|shard| {
+                shard
+                    .retrieve(
+                        &ids,
+                        Some(WithPayloadInterface::Bool(false)),
+                        Some(WithVector::Selector(vec![DEFAULT_VECTOR_NAME.into()])),
+                    )
+                    .map_err(backend)
+            })
         })
         .await?;
         let mut found = HashMap::with_capacity(records.len());
@@ -478,7 +500,12 @@ impl VectorIndex for EdgeIndex {
             with_vector: WithVector::Bool(false),
             order_by: None,
         };
-        let (records, _) = blocking(move || inner.shard.scroll(request).map_err(backend)).await?;
+        let (records, _) = blocking(move || {
+            inner
+                .shard
+                .with(|shard| shard.scroll(request).map_err(backend))
+        })
+        .await?;
         records
             .into_iter()
             .map(|record| point_uuid(record.id))
@@ -491,7 +518,12 @@ impl VectorIndex for EdgeIndex {
             filter: Some(lacking_keywords()),
             exact: true,
         };
-        let count = blocking(move || inner.shard.count(request).map_err(backend)).await?;
+        let count = blocking(move || {
+            inner
+                .shard
+                .with(|shard| shard.count(request).map_err(backend))
+        })
+        .await?;
         Ok(count as u64)
     }
 
@@ -544,7 +576,7 @@ impl VectorIndex for EdgeIndex {
 
     async fn status(&self) -> Result<IndexStatus, IndexError> {
         let inner = Arc::clone(&self.inner);
-        let info = blocking(move || Ok(inner.shard.info())).await?;
+        let info = blocking(move || inner.shard.with(|shard| Ok(shard.info()))).await?;
         Ok(IndexStatus {
             backend: "embedded",
             vectors: info.points_count as u64,
