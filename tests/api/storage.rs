@@ -127,13 +127,7 @@ async fn the_write_ahead_log_is_pruned_and_later_writes_still_apply() {
     let app = app.restart().await;
     assert_eq!(collection_stats(&app).await["vectors"], vectors);
     for document in [&deleted, &kept] {
-        let id = uuid::Uuid::parse_str(document).expect("uuid");
-        let points = app
-            .services()
-            .index
-            .document_points(id)
-            .await
-            .expect("points");
+        let points = points_of(&app, document).await;
         assert!(points.is_empty(), "{document} came back after a restart");
     }
 }
@@ -153,23 +147,22 @@ fn closed_logs(wal: &Path) -> Vec<u64> {
 
 /// Deletes `document` and checks that the index has none of its points left.
 async fn assert_deleted(app: &TestApp, document: &str) {
-    let id = uuid::Uuid::parse_str(document).expect("uuid");
-    let points = app
-        .services()
-        .index
-        .document_points(id)
-        .await
-        .expect("points");
+    let points = points_of(app, document).await;
     assert!(!points.is_empty(), "{document} has no points to delete");
     let deleted = app.delete(document).await;
     assert_eq!(deleted["data"]["deleteDocument"], true, "{deleted}");
-    let points = app
-        .services()
+    let points = points_of(app, document).await;
+    assert!(points.is_empty(), "{document} kept {} points", points.len());
+}
+
+/// The index's points of `document` (a document id as the API gives it).
+async fn points_of(app: &TestApp, document: &str) -> Vec<uuid::Uuid> {
+    let id = uuid::Uuid::parse_str(document).expect("uuid");
+    app.services()
         .index
         .document_points(id)
         .await
-        .expect("points");
-    assert!(points.is_empty(), "{document} kept {} points", points.len());
+        .expect("points")
 }
 
 type Answers = Vec<(String, Vec<(String, f64)>)>;
