@@ -273,7 +273,7 @@ impl EdgeIndex {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             inner.shard.with(|shard| {
-                shard.update(operation).map_err(backend)?;
+                shard.update(operation)?;
                 // Durable before we report success: the metadata store commits right after this.
                 shard.flush();
                 Ok(())
@@ -292,7 +292,7 @@ impl Inner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let changed = self.shard.with(|shard| {
-            let changed = shard.optimize().map_err(backend)?;
+            let changed = shard.optimize()?;
             shard.flush();
             Ok(changed)
         })?;
@@ -386,12 +386,7 @@ impl VectorIndex for EdgeIndex {
                 PayloadSelectorInclude::new(vec![json_path(KEY_DOCUMENT)]),
             )),
         };
-        let found = blocking(move || {
-            inner
-                .shard
-                .with(|shard| shard.query(request).map_err(backend))
-        })
-        .await?;
+        let found = blocking(move || inner.shard.with(|shard| shard.query(request))).await?;
         found
             .into_iter()
             .map(|point| {
@@ -447,9 +442,7 @@ impl VectorIndex for EdgeIndex {
                     with_vector: WithVector::Bool(false),
                     order_by: None,
                 };
-                let (records, next) = inner
-                    .shard
-                    .with(|shard| shard.scroll(request).map_err(backend))?;
+                let (records, next) = inner.shard.with(|shard| shard.scroll(request))?;
                 for record in records {
                     ids.push(point_uuid(record.id)?);
                 }
@@ -470,13 +463,11 @@ impl VectorIndex for EdgeIndex {
         let ids: Vec<PointId> = ids.into_iter().map(PointId::Uuid).collect();
         let records = blocking(move || {
             inner.shard.with(|shard| {
-                shard
-                    .retrieve(
-                        &ids,
-                        Some(WithPayloadInterface::Bool(false)),
-                        Some(WithVector::Selector(vec![DEFAULT_VECTOR_NAME.into()])),
-                    )
-                    .map_err(backend)
+                shard.retrieve(
+                    &ids,
+                    Some(WithPayloadInterface::Bool(false)),
+                    Some(WithVector::Selector(vec![DEFAULT_VECTOR_NAME.into()])),
+                )
             })
         })
         .await?;
@@ -500,12 +491,8 @@ impl VectorIndex for EdgeIndex {
             with_vector: WithVector::Bool(false),
             order_by: None,
         };
-        let (records, _) = blocking(move || {
-            inner
-                .shard
-                .with(|shard| shard.scroll(request).map_err(backend))
-        })
-        .await?;
+        let (records, _) =
+            blocking(move || inner.shard.with(|shard| shard.scroll(request))).await?;
         records
             .into_iter()
             .map(|record| point_uuid(record.id))
@@ -518,12 +505,7 @@ impl VectorIndex for EdgeIndex {
             filter: Some(lacking_keywords()),
             exact: true,
         };
-        let count = blocking(move || {
-            inner
-                .shard
-                .with(|shard| shard.count(request).map_err(backend))
-        })
-        .await?;
+        let count = blocking(move || inner.shard.with(|shard| shard.count(request))).await?;
         Ok(count as u64)
     }
 

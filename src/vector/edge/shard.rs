@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 
-use qdrant_edge::{EdgeConfig, EdgeShard};
+use qdrant_edge::{EdgeConfig, EdgeShard, OperationResult};
 
 use super::backend;
 use crate::vector::IndexError;
@@ -43,15 +43,16 @@ impl Shard {
         }
     }
 
-    /// Runs `operation` on the open shard. Writers call this too (qdrant-edge's update takes
-    /// `&self`); they are serialised by the index's write gate, not here.
+    /// Runs `operation` on the open shard, its error as ours. Writers call this too
+    /// (qdrant-edge's update takes `&self`); they are serialised by the index's write gate, not
+    /// here.
     pub fn with<T>(
         &self,
-        operation: impl FnOnce(&EdgeShard) -> Result<T, IndexError>,
+        operation: impl FnOnce(&EdgeShard) -> OperationResult<T>,
     ) -> Result<T, IndexError> {
         let open = self.open.read().unwrap_or_else(PoisonError::into_inner);
         let shard = open.as_ref().ok_or_else(|| closed(&self.dir))?;
-        operation(shard)
+        operation(shard).map_err(backend)
     }
 
     /// Compacts when it pays: after the optimiser rewrote segments (their files were written
@@ -66,7 +67,7 @@ impl Shard {
 
     /// Closes the shard (qdrant-edge flushes on drop), prunes its log and opens it again with
     /// the configuration it had. Searches wait meanwhile; the caller holds the write gate.
-    pub fn reopen(&self) -> Result<Compaction, IndexError> {
+    fn reopen(&self) -> Result<Compaction, IndexError> {
         let mut open = self.open.write().unwrap_or_else(PoisonError::into_inner);
         let shard = open.take().ok_or_else(|| closed(&self.dir))?;
         let config: EdgeConfig = shard.config().clone();
