@@ -6,7 +6,10 @@
 //! place); without one, generated paragraphs. Under `cargo test` it runs on 8 documents as a
 //! smoke test.
 //!
-//! Two measurements, alternated twice so that the machine's drift shows:
+//! Two measurements, alternated `SELFRAG_BENCH_ROUNDS` times (default 5; 1 as a smoke test) so
+//! that the machine's drift shows and is averaged out: on a shared 2-core virtual machine the
+//! bare model's figure moved between 55 and 90 chunks/s from one round to the next, so one
+//! round's share means little; the median of the rounds' shares is the figure to compare.
 //! - the bare model: the chunks selfrag's chunker makes of the documents, through the embedder
 //!   in calls of `embed.max_batch` texts, and nothing else;
 //! - bulk ingest: the same documents through `ingest::ingest_until_failure` in batches of
@@ -16,7 +19,7 @@
 //!
 //! The configuration is the server's (defaults, `selfrag.toml`, `SELFRAG_*` variables), with
 //! the provisioned model. It prints chunks/s of each and bulk ingest's share of the bare
-//! model's, for each
+//! model's per round, then the median share, for each
 //! `model.precision` (`SELFRAG_BENCH_PRECISION=fp32` or `int8` for one only).
 
 use std::io::{BufRead, BufReader, Read};
@@ -36,6 +39,11 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(if full { 600 } else { 8 });
+    let rounds: usize = std::env::var("SELFRAG_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(if full { 5 } else { 1 });
     let documents = match std::env::var_os("SELFRAG_BENCH_CORPUS") {
         Some(path) => read_corpus(&PathBuf::from(path), count),
         None => generated(count),
@@ -50,7 +58,7 @@ fn main() {
         _ => vec![Precision::Fp32, Precision::Int8],
     };
     for precision in precisions {
-        runtime.block_on(compare(&documents, precision));
+        runtime.block_on(compare(&documents, precision, rounds));
     }
 }
 
@@ -96,7 +104,7 @@ fn config(data_dir: &std::path::Path, precision: Precision) -> Config {
     config
 }
 
-async fn compare(documents: &[String], precision: Precision) {
+async fn compare(documents: &[String], precision: Precision, rounds: usize) {
     let probe = tempfile::tempdir().expect("temp dir");
     let backends = Backends::open(config(probe.path(), precision), Overrides::default())
         .await
@@ -120,7 +128,7 @@ async fn compare(documents: &[String], precision: Precision) {
         .await
         .expect("warm-up");
     let mut ratios = Vec::new();
-    for round in 1..=2 {
+    for round in 1..=rounds {
         let started = Instant::now();
         for batch in chunks.chunks(model_batch) {
             services
@@ -139,11 +147,19 @@ async fn compare(documents: &[String], precision: Precision) {
             ratio * 100.0
         );
     }
-    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+    ratios.sort_by(f64::total_cmp);
+    let median = if ratios.len() % 2 == 1 {
+        ratios[ratios.len() / 2]
+    } else {
+        (ratios[ratios.len() / 2 - 1] + ratios[ratios.len() / 2]) / 2.0
+    };
     println!(
-        "{}: bulk ingest / bare model, mean of the rounds: {:.1} %",
+        "{}: bulk ingest / bare model, median of {} rounds: {:.1} % (rounds from {:.1} to {:.1} %)",
         precision.as_str(),
-        mean * 100.0
+        ratios.len(),
+        median * 100.0,
+        ratios[0] * 100.0,
+        ratios[ratios.len() - 1] * 100.0
     );
     backends.close().await;
 }
