@@ -22,7 +22,11 @@
 //!   keyword weights, SQLite, embedded index) with unit vectors standing in for the model,
 //!   which would take over an hour for 100k chunks: the values of the vectors change no size.
 //!   Both processes take their settings from `SELFRAG_*` as the server does (e.g.
-//!   `SELFRAG_INDEX__STORAGE=memory`).
+//!   `SELFRAG_INDEX__STORAGE=memory`). `SELFRAG_SIZING_SERVED_CORPUS=DIR` keeps the written
+//!   corpus in `DIR` and copies it from there in later runs of the same size (it holds the
+//!   index settings it was written with: remove it when you change them).
+//!   `SELFRAG_SIZING_CGROUP=DIR` serves from a cold page cache inside a memory cgroup you made
+//!   with the limit to test, and reports its peak and OOM kills.
 //!
 //! `SELFRAG_SIZING_STEPS` picks steps (comma-separated: `index`, `metadata`, `embedder`,
 //! `ingest`, `serving`; all by default), e.g. `serving` alone for the served memory.

@@ -7,6 +7,8 @@
 //!   bulk ingest), so a long batch is never cut while it moves.
 //! - [`disk`]: free space in the data directory, checked before every write (a full disk would
 //!   otherwise crash the embedded index with SIGBUS).
+//! - [`memory`]: gives the heap memory a burst freed (the optimiser's graph build) back to
+//!   the kernel.
 //! - [`fault`]: fault points where crash tests stop a debug build; nothing in release builds.
 //! - [`app`]: builds the backends from configuration, binds the listener, runs until shutdown
 //!   (and then waits until the index has let go of the data directory).
@@ -68,6 +70,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod keywords;
+pub mod memory;
 pub mod ratelimit;
 pub mod redis;
 pub mod search;

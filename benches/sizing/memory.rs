@@ -140,18 +140,213 @@ impl Embedder for UnitVectors {
 }
 
 /// `selfrag serve` over `chunks` chunks, after 300 distinct searches.
+///
+/// Writing 100k chunks takes minutes, so `SELFRAG_SIZING_SERVED_CORPUS=DIR` keeps the written
+/// data directory in `DIR` (with its chunk count) and later runs copy it from there: each run
+/// still serves a directory the server has never opened, so the optimisation after start is
+/// measured every time.
+///
+/// `SELFRAG_SIZING_CGROUP=DIR` runs the server in that memory cgroup (v1 or v2, made with the
+/// limit to test, e.g. 400 MB): the bench evicts the data directory from the page cache first,
+/// so every page the server touches is charged to it, and reports the cgroup's peak and OOM
+/// kills beside the latencies.
 pub async fn serving(chunks: usize) {
     let data = tempfile::tempdir().expect("temp dir");
+    let cgroup = std::env::var_os("SELFRAG_SIZING_CGROUP").map(std::path::PathBuf::from);
+    let kept = std::env::var_os("SELFRAG_SIZING_SERVED_CORPUS").map(std::path::PathBuf::from);
+    let (stored, written) = match kept.as_deref().and_then(|dir| kept_corpus(dir, chunks)) {
+        Some(stored) => {
+            let kept = kept.as_deref().expect("a kept corpus has a directory");
+            copy_dir(&kept.join("data"), data.path());
+            (stored, "copied from the kept corpus".to_string())
+        }
+        None => {
+            let written = Instant::now();
+            let stored = write_corpus(data.path(), chunks).await;
+            if let Some(dir) = &kept {
+                let _ = std::fs::remove_dir_all(dir);
+                std::fs::create_dir_all(dir.join("data")).expect("the kept corpus's directory");
+                copy_dir(data.path(), &dir.join("data"));
+                std::fs::write(dir.join("chunks"), format!("{chunks} {stored}"))
+                    .expect("the kept corpus's count");
+            }
+            let secs = written.elapsed().as_secs_f64();
+            (stored, format!("corpus written in {secs:.0} s"))
+        }
+    };
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    if cgroup.is_some() {
+        evict_from_page_cache(data.path());
+    }
+    let started = Instant::now();
+    let mut child = Killed(
+        selfrag(data.path(), &["serve", "--bind", &bind])
+            // The optimiser's report, to know when the run after start has finished.
+            .env("RUST_LOG", "warn,selfrag::vector=info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("selfrag serves"),
+    );
+    if let Some(cgroup) = &cgroup {
+        // Before the server has loaded its model or opened the index (it is still starting).
+        std::fs::write(cgroup.join("cgroup.procs"), child.0.id().to_string())
+            .expect("the server joins the cgroup (SELFRAG_SIZING_CGROUP)");
+    }
+    let optimised = optimiser_runs(child.0.stderr.take().expect("piped stderr"));
+    let url = format!("http://{bind}/graphql");
+    let client = reqwest::Client::new();
+    while !client
+        .get(format!("http://{bind}/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The steady state: searches once the optimisation that runs after start has finished (it
+    // builds what the writes left unbuilt; the peak includes it). Nothing is written after, so
+    // it is the only run.
+    tokio::task::spawn_blocking(move || optimised.recv_timeout(Duration::from_secs(3600)))
+        .await
+        .expect("waiting")
+        .expect("the optimisation after start finished within an hour");
+    let graphed = started.elapsed().as_secs_f64();
+    let topics = [
+        "winter",
+        "queen",
+        "flight muscles",
+        "air warms",
+        "cluster",
+        "heat",
+    ];
+    let mut latencies = Vec::with_capacity(300);
+    for i in 0..300 {
+        let query = format!("{} {i}", topics[i % topics.len()]);
+        let sent = Instant::now();
+        let body: serde_json::Value = client
+            .post(&url)
+            .json(&serde_json::json!({
+                "query": "query($q: String!) { search(query: $q, limit: 10) { hits { score chunk { content } } } }",
+                "variables": { "q": query },
+            }))
+            .send()
+            .await
+            .expect("search sent")
+            .json()
+            .await
+            .expect("JSON");
+        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let pid = child.0.id();
+    // Pages of mapped files (the index's on-disk parts, the model) count in the resident set
+    // while they stay in the page cache, but the kernel can drop them; anonymous pages cannot.
+    let [peak, now, anonymous, files] =
+        status_fields(pid, ["VmHWM:", "VmRSS:", "RssAnon:", "RssFile:"])
+            .expect("the server's memory");
+    drop(child);
+    println!(
+        "memory, `selfrag serve` over {stored} chunks after 300 searches: RSS {} (peak {}; \
+         anonymous {}, mapped files {}); {written}, optimised {graphed:.0} s after start; \
+         search latency (embedding included) p50 {:.1} ms, p95 {:.1} ms",
+        mib(now as f64),
+        mib(peak as f64),
+        mib(anonymous as f64),
+        mib(files as f64),
+        percentile(0.5),
+        percentile(0.95),
+    );
+    if let Some(cgroup) = &cgroup {
+        println!("{}", cgroup_report(cgroup));
+    }
+}
+
+/// The cgroup's limit, peak usage and OOM kills (cgroup v2 files, or v1's).
+fn cgroup_report(cgroup: &Path) -> String {
+    let read = |name: &str| std::fs::read_to_string(cgroup.join(name)).ok();
+    let bytes = |text: Option<String>| text.and_then(|t| t.trim().parse::<f64>().ok());
+    let (limit, peak, events) = match read("memory.max") {
+        Some(limit) => (
+            bytes(Some(limit)),
+            bytes(read("memory.peak")),
+            read("memory.events"),
+        ),
+        None => (
+            bytes(read("memory.limit_in_bytes")),
+            bytes(read("memory.max_usage_in_bytes")),
+            read("memory.oom_control"),
+        ),
+    };
+    let oom_kills = events
+        .as_deref()
+        .and_then(|e| e.lines().find_map(|l| l.strip_prefix("oom_kill ")))
+        .unwrap_or("unknown");
+    let show = |b: Option<f64>| b.map_or_else(|| "unknown".to_string(), mib);
+    format!(
+        "  in cgroup {}: limit {}, peak usage {} (page cache included), OOM kills {oom_kills}",
+        cgroup.display(),
+        show(limit),
+        show(peak),
+    )
+}
+
+/// Writes the directory's files out and drops them from the page cache, so that a server
+/// started next reads (and is charged for) every page it touches: a cold start.
+fn evict_from_page_cache(dir: &Path) {
+    for entry in std::fs::read_dir(dir).expect("read the data directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            evict_from_page_cache(&path);
+        } else if let Ok(file) = std::fs::File::open(&path) {
+            file.sync_all().expect("fsync");
+            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)
+                .expect("fadvise(DONTNEED)");
+        }
+    }
+}
+
+/// The kept corpus's stored chunk count, if `dir` holds one written for `chunks` chunks.
+fn kept_corpus(dir: &Path, chunks: usize) -> Option<usize> {
+    let count = std::fs::read_to_string(dir.join("chunks")).ok()?;
+    let (requested, stored) = count.trim().split_once(' ')?;
+    (requested.parse::<usize>().ok()? == chunks).then_some(())?;
+    stored.parse().ok()
+}
+
+/// Copies a directory's contents (`cp -a`: the index's sparse files stay sparse).
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from.join("."))
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(status.success(), "copying {} failed", from.display());
+}
+
+/// Writes `chunks` chunks into a data directory through the real ingest pipeline, with unit
+/// vectors for the model; how many were stored.
+async fn write_corpus(data_dir: &Path, chunks: usize) -> usize {
     // The settings the server below will have (`SELFRAG_*`, e.g. `SELFRAG_INDEX__STORAGE`): the
     // index's segments are created with them.
     let mut config = Config::load(None).expect("settings");
-    config.data_dir = data.path().to_path_buf();
+    config.data_dir = data_dir.to_path_buf();
     config.model = model_config();
     let model = ModelInfo {
         name: config.model.qualified_name(),
         dimensions: config.model.dimensions,
     };
-    let written = Instant::now();
     let backends = Backends::open(
         config,
         Overrides {
@@ -184,88 +379,10 @@ pub async fn serving(chunks: usize) {
             .sum::<usize>();
     }
     // The context holds the index: let it go, so that close releases the data directory for
-    // the server started below.
+    // the server started after.
     drop(context);
     backends.close().await;
-    let written = written.elapsed().as_secs_f64();
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    let mut child = Killed(
-        selfrag(data.path(), &["serve", "--bind", &bind])
-            // The optimiser's report, to know when the run after start has finished.
-            .env("RUST_LOG", "warn,selfrag::vector=info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("selfrag serves"),
-    );
-    let optimised = optimiser_runs(child.0.stderr.take().expect("piped stderr"));
-    let url = format!("http://{bind}/graphql");
-    let client = reqwest::Client::new();
-    while !client
-        .get(format!("http://{bind}/health/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // The steady state: searches once the optimisation that runs after start has finished (it
-    // builds what the writes left unbuilt; the peak includes it). Nothing is written after, so
-    // it is the only run.
-    tokio::task::spawn_blocking(move || optimised.recv_timeout(Duration::from_secs(3600)))
-        .await
-        .expect("waiting")
-        .expect("the optimisation after start finished within an hour");
-    let graphed = started.elapsed().as_secs_f64();
-    let topics = [
-        "winter",
-        "queen",
-        "flight muscles",
-        "air warms",
-        "cluster",
-        "heat",
-    ];
-    for i in 0..300 {
-        let query = format!("{} {i}", topics[i % topics.len()]);
-        let body: serde_json::Value = client
-            .post(&url)
-            .json(&serde_json::json!({
-                "query": "query($q: String!) { search(query: $q, limit: 10) { hits { score chunk { content } } } }",
-                "variables": { "q": query },
-            }))
-            .send()
-            .await
-            .expect("search sent")
-            .json()
-            .await
-            .expect("JSON");
-        assert!(body.get("errors").is_none(), "{body}");
-    }
-    let pid = child.0.id();
-    // Pages of mapped files (the index's on-disk parts, the model) count in the resident set
-    // while they stay in the page cache, but the kernel can drop them; anonymous pages cannot.
-    let [peak, now, anonymous, files] =
-        status_fields(pid, ["VmHWM:", "VmRSS:", "RssAnon:", "RssFile:"])
-            .expect("the server's memory");
-    drop(child);
-    println!(
-        "memory, `selfrag serve` over {stored} chunks after 300 searches: RSS {} (peak {}; \
-         anonymous {}, mapped files {}); corpus written in {written:.0} s, optimised \
-         {graphed:.0} s after start",
-        mib(now as f64),
-        mib(peak as f64),
-        mib(anonymous as f64),
-        mib(files as f64),
-    );
+    stored
 }
 
 /// Forwards the server's log lines to ours, and sends one message per finished optimiser run

@@ -12,6 +12,7 @@ use crate::helpers::repo_root;
 const LAYERS: &[&str] = &[
     "error",
     "fault",
+    "memory",
     "deadline",
     "config",
     "telemetry",

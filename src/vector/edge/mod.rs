@@ -305,6 +305,11 @@ impl Inner {
                 "vector index compacted"
             );
         }
+        if changed {
+            // The graph build's temporaries and the segments the compaction reopened are freed
+            // by now; glibc would keep them resident.
+            crate::memory::release_freed();
+        }
         Ok(changed)
     }
 }
