@@ -154,15 +154,18 @@ pub async fn serving(chunks: usize) {
     let data = tempfile::tempdir().expect("temp dir");
     let cgroup = std::env::var_os("SELFRAG_SIZING_CGROUP").map(std::path::PathBuf::from);
     let kept = std::env::var_os("SELFRAG_SIZING_SERVED_CORPUS").map(std::path::PathBuf::from);
-    let (stored, written) = match kept.as_deref().and_then(|dir| kept_corpus(dir, chunks)) {
-        Some(stored) => {
-            let kept = kept.as_deref().expect("a kept corpus has a directory");
-            copy_dir(&kept.join("data"), data.path());
+    let reusable = kept
+        .as_deref()
+        .and_then(|dir| Some((dir, kept_corpus(dir, chunks)?)));
+    let (stored, written) = match reusable {
+        Some((dir, stored)) => {
+            copy_dir(&dir.join("data"), data.path());
             (stored, "copied from the kept corpus".to_string())
         }
         None => {
-            let written = Instant::now();
+            let started = Instant::now();
             let stored = write_corpus(data.path(), chunks).await;
+            let secs = started.elapsed().as_secs_f64();
             if let Some(dir) = &kept {
                 let _ = std::fs::remove_dir_all(dir);
                 std::fs::create_dir_all(dir.join("data")).expect("the kept corpus's directory");
@@ -170,7 +173,6 @@ pub async fn serving(chunks: usize) {
                 std::fs::write(dir.join("chunks"), format!("{chunks} {stored}"))
                     .expect("the kept corpus's count");
             }
-            let secs = written.elapsed().as_secs_f64();
             (stored, format!("corpus written in {secs:.0} s"))
         }
     };
