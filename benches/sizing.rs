@@ -9,8 +9,9 @@
 //! - Vector index (embedded qdrant-edge): resident memory and disk after upserting random unit
 //!   vectors of the model's dimension, keyword vectors of 100 terms from a skewed vocabulary
 //!   (`SELFRAG_SIZING_TERMS`; 0 for none) and the payload selfrag writes, then after the HNSW
-//!   graph is built, with each `index.storage` (`disk` with int8 quantization, the default, and
-//!   `memory`). The vectors' values do not change the sizes, so no model is needed here.
+//!   graph is built: the default (`disk`, float16 vectors walked directly), the default before
+//!   (`disk`, float32 with an int8 copy in RAM) and `memory`. The vectors' values do not change
+//!   the sizes, so no model is needed here.
 //! - Metadata (SQLite through the real store): bytes per chunk of ~1,000 characters of text,
 //!   the size of a full 254-token English chunk, plus its document row.
 //! - Embedder: chunks per second for full-length chunks, with one and with two ONNX Runtime
@@ -34,7 +35,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use selfrag::config::{Config, EmbedConfig, IndexConfig, IndexStorage, Precision, Quantization};
+use selfrag::config::{
+    Config, EmbedConfig, IndexConfig, IndexStorage, Precision, Quantization, VectorType,
+};
 use selfrag::embed::{Embedder, FastEmbedder};
 use selfrag::keywords::SparseVector;
 use selfrag::store::{Chunk, Document, MetadataStore, NewDocument};
@@ -65,12 +68,19 @@ fn main() {
     let step = |name: &str| steps.is_empty() || steps.split(',').any(|s| s.trim() == name);
     println!("sizing with {chunks} chunks (figures scaled to 100k chunks)");
     if step("index") {
-        for (storage, quantization) in [
-            (IndexStorage::Disk, Quantization::Int8),
-            (IndexStorage::Memory, Quantization::None),
+        for (storage, vector_type, quantization) in [
+            // The default, then the default before float16 vectors, then all in RAM.
+            (IndexStorage::Disk, VectorType::Float16, Quantization::None),
+            (IndexStorage::Disk, VectorType::Float32, Quantization::Int8),
+            (
+                IndexStorage::Memory,
+                VectorType::Float16,
+                Quantization::None,
+            ),
         ] {
             let settings = IndexConfig {
                 storage,
+                vector_type,
                 quantization,
                 ..IndexConfig::default()
             };
@@ -224,9 +234,11 @@ async fn vector_index(chunks: usize, scale: f64, settings: &IndexConfig) {
     let status = index.status().await.expect("status");
     assert_eq!(status.vectors, chunks as u64, "every point is stored");
     println!(
-        "vector index ({:?} storage, {:?} quantization): upsert {:.0} points/s; HNSW build \
-         {hnsw_secs:.1} s; per 100k chunks: RSS +{} after upsert, +{} with the graph; disk {}",
+        "vector index ({:?} storage, {:?} vectors, {:?} quantization): upsert {:.0} points/s; \
+         HNSW build {hnsw_secs:.1} s; per 100k chunks: RSS +{} after upsert, +{} with the graph; \
+         disk {}",
         settings.storage,
+        settings.vector_type,
         settings.quantization,
         chunks as f64 / upsert_secs,
         mib((after_upsert.saturating_sub(before)) as f64 * scale),

@@ -74,6 +74,19 @@ if not args.skip_ingest:
     print(f"{len(corpus)} documents, {chunks} chunks ingested in {ingest_s:.1f} s "
           f"({chunks / ingest_s:.1f} chunks/s)", flush=True)
 
+# Measure the index as it serves once the background optimiser has built the graph, not an
+# exact search of segments still waiting for it: which one a run saw depended on timing. Both
+# backends count a graphed point once per vector (dense and keyword), as Qdrant does; a few
+# points may stay in the small appendable segment, which is searched exactly.
+stats_query = "{ collectionStats { vectors indexedVectors } }"
+deadline = time.time() + 900
+while True:
+    stats = graphql(stats_query, {})["collectionStats"]
+    if stats["indexedVectors"] >= 2 * 0.999 * stats["vectors"] or time.time() > deadline:
+        break
+    time.sleep(2)
+print(f"graph covers {stats['indexedVectors'] / 2:.0f} of {stats['vectors']} vectors", flush=True)
+
 fusion = None
 if args.fusion or args.k or args.weights:
     fusion = {}

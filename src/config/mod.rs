@@ -31,7 +31,7 @@ pub use cache::{CacheConfig, NamespaceConfig, ResponseCacheConfig};
 pub use database::DatabaseConfig;
 pub use graphql::{GraphqlConfig, MAX_NESTING_CEILING};
 pub use http::HttpConfig;
-pub use index::{IndexConfig, IndexStorage, Quantization};
+pub use index::{IndexConfig, IndexStorage, Quantization, VectorType};
 pub use keywords::KeywordConfig;
 pub use limits::Limits;
 pub use model::{ChunkConfig, EmbedConfig, ModelConfig, Precision};

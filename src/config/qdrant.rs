@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, all_positive, invalid};
+use super::{ConfigError, VectorType, all_positive, invalid};
 
 /// How the Qdrant backend shapes its collection and its requests. The collection options apply
 /// when selfrag creates the collection; an existing one keeps its own.
@@ -22,6 +22,9 @@ pub struct QdrantSettings {
     pub write_consistency_factor: Option<u32>,
     /// Keep vectors on disk (memory-mapped) instead of in RAM.
     pub on_disk_vectors: bool,
+    /// How the collection stores the dense vectors; `float16` by default, as the embedded index
+    /// does, so the two backends compute the same scores. Servers before 1.9 store float32.
+    pub vector_type: VectorType,
     /// Keep payloads on disk.
     pub on_disk_payload: bool,
     /// Points per upsert request; each request waits until the server has applied it.
@@ -43,6 +46,7 @@ impl Default for QdrantSettings {
             replication_factor: None,
             write_consistency_factor: None,
             on_disk_vectors: false,
+            vector_type: VectorType::Float16,
             on_disk_payload: true,
             upsert_batch: 256,
             write_ordering: WriteOrderingSetting::Medium,

@@ -20,20 +20,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollection, CreateCollectionBuilder,
-    CreateFieldIndexCollectionBuilder, CreateVectorNameRequestBuilder, DeletePointVectorsBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, Modifier, NamedVectors,
-    PayloadIncludeSelector, PointId, PointStruct, PointVectors, QueryBatchPointsBuilder,
-    QueryPoints, QueryPointsBuilder, ReadConsistencyType, ScoredPoint as QdrantPoint,
-    ScrollPointsBuilder, SearchParamsBuilder, SparseVectorCreationConfigBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpdateCollectionBuilder,
-    UpdatePointVectorsBuilder, UpsertPointsBuilder, Value, Vector, VectorInput,
-    VectorParamsBuilder, VectorsSelector, WriteOrdering, WriteOrderingType,
+    CreateFieldIndexCollectionBuilder, CreateVectorNameRequestBuilder, Datatype,
+    DeletePointVectorsBuilder, DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder,
+    Modifier, NamedVectors, PayloadIncludeSelector, PointId, PointStruct, PointVectors,
+    QueryBatchPointsBuilder, QueryPoints, QueryPointsBuilder, ReadConsistencyType,
+    ScoredPoint as QdrantPoint, ScrollPointsBuilder, SearchParamsBuilder,
+    SparseVectorCreationConfigBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpdateCollectionBuilder, UpdatePointVectorsBuilder, UpsertPointsBuilder, Value, Vector,
+    VectorInput, VectorParamsBuilder, VectorsSelector, WriteOrdering, WriteOrderingType,
     point_id::PointIdOptions, read_consistency, value::Kind, vector_output, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use uuid::Uuid;
 
-use crate::config::{QdrantSettings, ReadConsistency, WriteOrderingSetting};
+use crate::config::{QdrantSettings, ReadConsistency, VectorType, WriteOrderingSetting};
 
 use super::{
     IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
@@ -541,6 +541,10 @@ fn collection_spec(
     if settings.on_disk_vectors {
         vectors = vectors.on_disk(true);
     }
+    vectors = vectors.datatype(match settings.vector_type {
+        VectorType::Float16 => Datatype::Float16,
+        VectorType::Float32 => Datatype::Float32,
+    });
     let mut keywords = SparseVectorsConfigBuilder::default();
     keywords.add_named_vector_params(
         KEYWORD_VECTOR,
@@ -877,6 +881,7 @@ mod tests {
             replication_factor: Some(2),
             write_consistency_factor: Some(2),
             on_disk_vectors: true,
+            vector_type: VectorType::Float32,
             ..QdrantSettings::default()
         };
         let spec = collection_spec("c", &identity, &settings);
@@ -895,6 +900,7 @@ mod tests {
                 assert_eq!(params.size, 384);
                 assert_eq!(params.distance, Distance::Cosine as i32);
                 assert_eq!(params.on_disk, Some(true));
+                assert_eq!(params.datatype, Some(Datatype::Float32 as i32));
             }
             other => panic!("unexpected vectors config {other:?}"),
         }
@@ -917,6 +923,14 @@ mod tests {
             (None, None),
             "unset options are left to the server's defaults"
         );
+        match defaults.vectors_config.and_then(|v| v.config) {
+            Some(vectors_config::Config::Params(params)) => assert_eq!(
+                params.datatype,
+                Some(Datatype::Float16 as i32),
+                "half precision by default, as the embedded index stores"
+            ),
+            other => panic!("unexpected vectors config {other:?}"),
+        }
     }
 
     #[test]

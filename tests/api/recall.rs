@@ -36,6 +36,8 @@ async fn hnsw_recall_at_10_against_exact_search() {
     let query_vectors = embedder.embed(query_texts).await.expect("embeds");
 
     for (storage, quantization) in [
+        // The default: float16 vectors in files, walked directly.
+        (IndexStorage::Disk, Quantization::None),
         (IndexStorage::Disk, Quantization::Int8),
         (IndexStorage::Memory, Quantization::None),
     ] {

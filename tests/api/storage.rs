@@ -1,12 +1,13 @@
 //! Where the embedded index keeps its vectors (`index.storage`, `index.quantization`): a data
 //! directory written with one setting keeps serving the same answers under the other, and the
-//! optimisation after start moves its segments over. And the index's write-ahead log, which
+//! optimisation after start moves its segments over. `index.vector_type` applies to new indexes;
+//! an existing one keeps the type it was created with. And the index's write-ahead log, which
 //! qdrant-edge 0.7.2 never truncates, is pruned at start and by the compaction after an
 //! optimisation, without losing a write.
 
 use std::path::Path;
 
-use selfrag::config::{Config, IndexStorage, Quantization};
+use selfrag::config::{Config, IndexStorage, Quantization, VectorType};
 use serde_json::{Value, json};
 
 use crate::corpus::{ingest_corpus, queries};
@@ -67,6 +68,75 @@ async fn changing_index_storage_keeps_answers_and_moves_the_segments() {
     .await;
     wait_until_graphed(&app).await;
     assert_same_answers(&before, &answers(&app).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_keeps_the_vector_type_it_was_created_with() {
+    let float32 = |config: &mut Config| {
+        storing(IndexStorage::Disk, Quantization::None)(config);
+        config.index.vector_type = VectorType::Float32;
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, float32).await;
+    ingest_corpus(&app).await;
+    wait_until_graphed(&app).await;
+    let shard = app.services().config.vector_index_dir().join("shard");
+    assert_eq!(vector_types(&shard), ["float32"]);
+    let before = answers(&app).await;
+
+    // Now configured as float16 (the default): the index opens as it was saved, answers the
+    // same to the last digit, and a write after the restart lands in a float32 segment too.
+    let app = app
+        .restart_with(|config| storing(IndexStorage::Disk, Quantization::None)(config))
+        .await;
+    assert_same_answers(&before, &answers(&app).await);
+    let added = app
+        .ingest(
+            json!({ "content": "Half precision halves the vectors' memory.",
+                         "title": "Half" }),
+        )
+        .await;
+    assert_eq!(added["chunksCreated"], 1, "{added}");
+    wait_until_graphed(&app).await;
+    assert_eq!(vector_types(&shard), ["float32"]);
+
+    // A new index stores float16, and ranks the fixture queries as float32 did.
+    let fresh = TestApp::spawn_with(Backend::Sqlite, |config| {
+        storing(IndexStorage::Disk, Quantization::None)(config)
+    })
+    .await;
+    ingest_corpus(&fresh).await;
+    wait_until_graphed(&fresh).await;
+    let shard = fresh.services().config.vector_index_dir().join("shard");
+    assert_eq!(vector_types(&shard), ["float16"]);
+    let half = answers(&fresh).await;
+    for ((query, was), (_, now)) in before.iter().zip(&half) {
+        // Different chunk ids (a new ingest), so the scores are compared in order.
+        assert_eq!(was.len(), now.len(), "{query}");
+        for ((_, a), (_, b)) in was.iter().zip(now) {
+            assert!((a - b).abs() < 2e-3, "{query}: float32 {a}, float16 {b}");
+        }
+    }
+}
+
+/// The dense vectors' element type in every segment on disk (graphed or not), deduplicated.
+fn vector_types(shard: &Path) -> Vec<String> {
+    let mut types: Vec<String> = std::fs::read_dir(shard.join("segments"))
+        .expect("segments")
+        .filter_map(|entry| {
+            let saved = std::fs::read(entry.expect("entry").path().join("segment.json")).ok()?;
+            let saved: Value = serde_json::from_slice(&saved).expect("segment.json is JSON");
+            // qdrant leaves the type out for float32, its default.
+            Some(
+                saved["config"]["vector_data"][""]["datatype"]
+                    .as_str()
+                    .unwrap_or("float32")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    types.sort();
+    types.dedup();
+    types
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

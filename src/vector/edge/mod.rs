@@ -25,13 +25,13 @@ use qdrant_edge::{
     PointOperations, PointStruct, PointVectorsPersisted, QuantizationSearchParams, QueryEnum,
     QueryRequest, ScalarQuantizationConfig, ScalarType, ScoringQuery, ScrollRequest, SearchParams,
     SparseVectorConfig, UpdateOperation, UpdateVectorsOp, ValueVariants, Vector, VectorInternal,
-    VectorNameConfig, VectorNameOperations, VectorOperations, VectorStructInternal, Vectors,
-    WalOptions, WithPayloadInterface, WithVector,
+    VectorNameConfig, VectorNameOperations, VectorOperations, VectorStorageDatatype,
+    VectorStructInternal, Vectors, WalOptions, WithPayloadInterface, WithVector,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::config::{IndexConfig, IndexStorage, Quantization};
+use crate::config::{IndexConfig, IndexStorage, Quantization, VectorType};
 
 use super::{
     IndexError, IndexIdentity, IndexStatus, KEY_DOCUMENT, KEY_SOURCE, KEY_TAGS, KEY_TYPE,
@@ -92,11 +92,16 @@ impl EdgeIndex {
         // An index from before keyword search has no sparse vector: it must be opened with the
         // configuration it was saved with, then given one (its points are filled in by the
         // upgrade, `ingest::keywords`).
+        let saved = if fresh {
+            None
+        } else {
+            EdgeConfig::load(&shard_dir).transpose().map_err(backend)?
+        };
         let saved_with_keywords = fresh
-            || EdgeConfig::load(&shard_dir)
-                .transpose()
-                .map_err(backend)?
+            || saved
+                .as_ref()
                 .is_some_and(|saved| saved.sparse_vectors.contains_key(KEYWORD_VECTOR));
+        let datatype = vector_datatype(settings.vector_type, saved.as_ref(), dir);
         let on_disk = settings.storage == IndexStorage::Disk;
         let config = |keywords: bool| {
             let mut builder = EdgeConfigBuilder::new()
@@ -104,6 +109,7 @@ impl EdgeIndex {
                     DEFAULT_VECTOR_NAME,
                     EdgeVectorParamsBuilder::new(identity.dimensions, Distance::Cosine)
                         .on_disk(on_disk)
+                        .datatype(datatype)
                         .build(),
                 )
                 .on_disk_payload(true)
@@ -689,6 +695,38 @@ fn any_of(key: &str, values: Vec<String>) -> Condition {
         json_path(key),
         Match::new_any(AnyVariants::Strings(values.into_iter().collect())),
     ))
+}
+
+/// The element type of the dense vectors: the configured one for a new index, the saved one for
+/// an existing index (qdrant cannot load segments of one type under a configuration of the
+/// other, and converting would mean re-embedding every chunk).
+fn vector_datatype(
+    configured: VectorType,
+    saved: Option<&EdgeConfig>,
+    dir: &Path,
+) -> VectorStorageDatatype {
+    let configured = match configured {
+        VectorType::Float16 => VectorStorageDatatype::Float16,
+        VectorType::Float32 => VectorStorageDatatype::Float32,
+    };
+    let Some(saved) = saved else {
+        return configured;
+    };
+    // An index saved before the setting existed has no datatype: float32, qdrant's default.
+    let kept = saved
+        .vectors
+        .get(DEFAULT_VECTOR_NAME)
+        .and_then(|params| params.datatype)
+        .unwrap_or_default();
+    if kept != configured {
+        tracing::info!(
+            path = %dir.display(),
+            kept = ?kept,
+            configured = ?configured,
+            "vector index keeps the vector type it was created with; index.vector_type applies to new indexes"
+        );
+    }
+    kept
 }
 
 fn check_identity(dir: &Path, configured: &IndexIdentity) -> Result<(), IndexError> {
