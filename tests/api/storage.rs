@@ -86,7 +86,7 @@ async fn an_index_keeps_the_vector_type_it_was_created_with() {
     // Now configured as float16 (the default): the index opens as it was saved, answers the
     // same to the last digit, and a write after the restart lands in a float32 segment too.
     let app = app
-        .restart_with(|config| storing(IndexStorage::Disk, Quantization::None)(config))
+        .restart_with(storing(IndexStorage::Disk, Quantization::None))
         .await;
     assert_same_answers(&before, &answers(&app).await);
     let added = app
@@ -100,9 +100,10 @@ async fn an_index_keeps_the_vector_type_it_was_created_with() {
     assert_eq!(vector_types(&shard), ["float32"]);
 
     // A new index stores float16, and ranks the fixture queries as float32 did.
-    let fresh = TestApp::spawn_with(Backend::Sqlite, |config| {
-        storing(IndexStorage::Disk, Quantization::None)(config)
-    })
+    let fresh = TestApp::spawn_with(
+        Backend::Sqlite,
+        storing(IndexStorage::Disk, Quantization::None),
+    )
     .await;
     ingest_corpus(&fresh).await;
     wait_until_graphed(&fresh).await;
@@ -120,18 +121,14 @@ async fn an_index_keeps_the_vector_type_it_was_created_with() {
 
 /// The dense vectors' element type in every segment on disk (graphed or not), deduplicated.
 fn vector_types(shard: &Path) -> Vec<String> {
-    let mut types: Vec<String> = std::fs::read_dir(shard.join("segments"))
-        .expect("segments")
-        .filter_map(|entry| {
-            let saved = std::fs::read(entry.expect("entry").path().join("segment.json")).ok()?;
-            let saved: Value = serde_json::from_slice(&saved).expect("segment.json is JSON");
-            // qdrant leaves the type out for float32, its default.
-            Some(
-                saved["config"]["vector_data"][""]["datatype"]
-                    .as_str()
-                    .unwrap_or("float32")
-                    .to_owned(),
-            )
+    let mut types: Vec<String> = segment_configs(shard)
+        .iter()
+        // qdrant leaves the type out for float32, its default.
+        .map(|config| {
+            config["vector_data"][""]["datatype"]
+                .as_str()
+                .unwrap_or("float32")
+                .to_owned()
         })
         .collect();
     types.sort();
@@ -293,15 +290,21 @@ async fn answers(app: &TestApp) -> Answers {
 /// The saved configuration of every segment with an HNSW graph: once the graph covers every
 /// vector, those hold all the points (the appendable segment beside them is empty).
 fn graphed_segments(shard: &Path) -> Vec<Value> {
+    segment_configs(shard)
+        .into_iter()
+        .filter(|config| config["vector_data"][""]["index"]["type"] == "hnsw")
+        .collect()
+}
+
+/// The saved configuration (`segment.json`) of every segment on disk.
+fn segment_configs(shard: &Path) -> Vec<Value> {
     let mut configs = Vec::new();
     for entry in std::fs::read_dir(shard.join("segments")).expect("segments") {
         let Ok(saved) = std::fs::read(entry.expect("entry").path().join("segment.json")) else {
             continue;
         };
         let saved: Value = serde_json::from_slice(&saved).expect("segment.json is JSON");
-        if saved["config"]["vector_data"][""]["index"]["type"] == "hnsw" {
-            configs.push(saved["config"].clone());
-        }
+        configs.push(saved["config"].clone());
     }
     configs
 }
