@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use selfrag::embed::ModelFiles;
 use selfrag::ingest::Chunker;
+use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
+use tokenizers::Tokenizer;
 
 use crate::helpers::model_config;
 
@@ -53,8 +55,103 @@ fn check_invariants(chunker: &Chunker, text: &str) {
     }
 }
 
+/// The model's tokenizer measuring whole texts, as the chunker's sizing must.
+fn whole_text_tokenizer() -> &'static Tokenizer {
+    static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
+    TOKENIZER.get_or_init(|| {
+        let files = ModelFiles::locate(&model_config()).expect("provisioned model");
+        let mut tokenizer = files.load_tokenizer().expect("tokenizer");
+        tokenizer.with_truncation(None).expect("no truncation");
+        tokenizer.with_padding(None);
+        tokenizer
+    })
+}
+
+/// Chunks as text-splitter makes them when it tokenises every candidate itself (the chunker
+/// counts candidates from one tokenisation of the document): offsets and contents.
+fn chunks_tokenising_every_candidate(text: &str, markdown: bool) -> Vec<(usize, String)> {
+    let config = ChunkConfig::new(24)
+        .with_sizer(whole_text_tokenizer())
+        .with_overlap(6)
+        .expect("valid overlap")
+        .with_trim(true);
+    let chunks: Vec<_> = if markdown {
+        MarkdownSplitter::new(config)
+            .chunk_char_indices(text)
+            .collect()
+    } else {
+        TextSplitter::new(config).chunk_char_indices(text).collect()
+    };
+    chunks
+        .into_iter()
+        .map(|c| (c.char_offset, c.chunk.to_owned()))
+        .collect()
+}
+
+/// The chunker's chunks are exactly those of tokenising every candidate, token counts included.
+fn check_same_as_tokenising_every_candidate(text: &str) {
+    for markdown in [false, true] {
+        let chunks = small().chunk(text, markdown);
+        let got: Vec<_> = chunks
+            .iter()
+            .map(|c| (c.start_char, c.content.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            chunks_tokenising_every_candidate(text, markdown),
+            "markdown: {markdown}"
+        );
+        for chunk in &chunks {
+            let pieces = whole_text_tokenizer()
+                .encode_fast(chunk.content.as_str(), false)
+                .expect("tokenised")
+                .len();
+            assert_eq!(chunk.token_count, pieces, "{:?}", chunk.content);
+        }
+    }
+}
+
+/// Words of every kind the tokenizer treats apart: accents (composed and combining), CJK
+/// (a word per character), emoji, punctuation inside words, digits, special-token names,
+/// words over WordPiece's 100-character limit, control characters, Markdown markers.
+fn mixed_word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z]{1,12}",
+        "[éüßñÅ]{1,4}",
+        Just("e\u{301}te\u{301}".to_owned()),
+        Just("漢字仮名".to_owned()),
+        Just("🙂".to_owned()),
+        Just("don't".to_owned()),
+        "[0-9]{1,9}",
+        "[.,;:!?()\\-]{1,3}",
+        Just("[MASK]".to_owned()),
+        Just("[CLS]x".to_owned()),
+        Just("y".repeat(120)),
+        Just("a\u{0}b\u{7}".to_owned()),
+        Just("# ".to_owned()),
+        Just("- ".to_owned()),
+        Just("```".to_owned()),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn chunks_are_those_of_tokenising_every_candidate(
+        words in prop::collection::vec(
+            (mixed_word(), prop_oneof![Just(" "), Just(""), Just("\n"), Just("\n\n"), Just("\t")]),
+            0..160,
+        )
+    ) {
+        let text: String = words.into_iter().flat_map(|(word, gap)| [word, gap.to_owned()]).collect();
+        check_same_as_tokenising_every_candidate(&text);
+    }
+
+    #[test]
+    fn arbitrary_text_chunks_as_tokenising_every_candidate(text in "\\PC{0,600}") {
+        check_same_as_tokenising_every_candidate(&text);
+    }
 
     #[test]
     fn arbitrary_text_keeps_every_invariant(text in "\\PC{0,600}") {
