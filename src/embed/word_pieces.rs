@@ -2,6 +2,7 @@
 //! included; whatever follows is cut off before inference. Callers are told when that happened
 //! and how many pieces were read, instead of being refused or left guessing.
 
+use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{NormalizedString, Normalizer, Tokenizer};
 
@@ -66,6 +67,18 @@ impl WordPieces {
         } else {
             normalized
         }
+    }
+
+    /// Whether every word of a text becomes the same pieces wherever the text is cut between
+    /// words: true of BERT's tokenizers (a per-character normalizer, a split at whitespace and
+    /// punctuation, then each word alone). Not of byte-level BPE, whose words carry the space
+    /// before them, nor of SentencePiece, which marks a text's first word.
+    pub fn reads_words_independently(&self) -> bool {
+        self.splits_on_whitespace
+            && matches!(
+                self.tokenizer.get_normalizer(),
+                None | Some(NormalizerWrapper::BertNormalizer(_))
+            )
     }
 
     /// The tokenizer, measuring whole texts (for sizing chunks with it).

@@ -17,8 +17,6 @@ use std::ops::Range;
 
 use text_splitter::{ChunkConfig, ChunkConfigError, ChunkSizer, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
-use tokenizers::normalizers::NormalizerWrapper;
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 
 use crate::embed::WordPieces;
 
@@ -53,7 +51,7 @@ impl Chunker {
         // the truncation and padding the model's tokenizer.json enables. A chunk's window is
         // its pieces plus [CLS] and [SEP].
         let pieces = WordPieces::new(tokenizer, max_tokens + 2);
-        let words_independent = reads_words_independently(pieces.tokenizer());
+        let words_independent = pieces.reads_words_independently();
         let chunker = Chunker {
             pieces,
             max_tokens,
@@ -105,26 +103,6 @@ impl Chunker {
             })
             .collect()
     }
-}
-
-/// Whether every word of a text becomes the same pieces wherever the text is cut between
-/// words: true of BERT's tokenizers (a per-character normalizer, a split at whitespace and
-/// punctuation, then each word alone). Others (byte-level BPE, whose words carry the space
-/// before them; SentencePiece, which marks a text's first word) are always tokenised whole.
-fn reads_words_independently(tokenizer: &Tokenizer) -> bool {
-    let normalizer = matches!(
-        tokenizer.get_normalizer(),
-        None | Some(NormalizerWrapper::BertNormalizer(_))
-    );
-    let pre_tokenizer = matches!(
-        tokenizer.get_pre_tokenizer(),
-        Some(
-            PreTokenizerWrapper::BertPreTokenizer(_)
-                | PreTokenizerWrapper::Whitespace(_)
-                | PreTokenizerWrapper::WhitespaceSplit(_)
-        )
-    );
-    normalizer && pre_tokenizer
 }
 
 /// One document tokenised once, sizing its slices (what the splitter asks for) without
