@@ -37,8 +37,6 @@ pub struct Chunker {
     pieces: WordPieces,
     max_tokens: usize,
     overlap_tokens: usize,
-    /// Whether the tokenizer reads each word on its own (see [`DocumentPieces`]).
-    words_independent: bool,
 }
 
 impl Chunker {
@@ -51,12 +49,10 @@ impl Chunker {
         // the truncation and padding the model's tokenizer.json enables. A chunk's window is
         // its pieces plus [CLS] and [SEP].
         let pieces = WordPieces::new(tokenizer, max_tokens + 2);
-        let words_independent = pieces.reads_words_independently();
         let chunker = Chunker {
             pieces,
             max_tokens,
             overlap_tokens,
-            words_independent,
         };
         chunker.config(text_splitter::Characters)?; // refuses an overlap as large as the chunk
         Ok(chunker)
@@ -82,7 +78,7 @@ impl Chunker {
     /// chunks is left out; every other character is in at least one chunk. CPU-bound: call it
     /// off the async runtime for large documents.
     pub fn chunk(&self, text: &str, markdown: bool) -> Vec<TextChunk> {
-        let sizer = DocumentPieces::new(self.pieces.tokenizer(), text, self.words_independent);
+        let sizer = DocumentPieces::new(&self.pieces, text);
         let config = self.config(&sizer).expect("checked in Chunker::new");
         let pieces: Vec<_> = if markdown {
             MarkdownSplitter::new(config)
@@ -110,7 +106,7 @@ impl Chunker {
 /// of the words inside it. A slice that cuts a word, or any slice when the tokenizer does not
 /// read words independently, is tokenised as it is.
 pub(crate) struct DocumentPieces<'a> {
-    tokenizer: &'a Tokenizer,
+    pieces: &'a WordPieces,
     text: &'a str,
     /// Byte offsets of each piece in `text`, in order.
     starts: Vec<usize>,
@@ -120,18 +116,18 @@ pub(crate) struct DocumentPieces<'a> {
 }
 
 impl<'a> DocumentPieces<'a> {
-    fn new(tokenizer: &'a Tokenizer, text: &'a str, words_independent: bool) -> Self {
+    fn new(word_pieces: &'a WordPieces, text: &'a str) -> Self {
         let mut pieces = DocumentPieces {
-            tokenizer,
+            pieces: word_pieces,
             text,
             starts: Vec::new(),
             ends: Vec::new(),
             words: Vec::new(),
         };
-        if !words_independent {
+        if !word_pieces.reads_words_independently() {
             return pieces;
         }
-        let Ok(encoding) = tokenizer.encode(text, false) else {
+        let Ok(encoding) = word_pieces.tokenizer().encode(text, false) else {
             return pieces;
         };
         // A piece outside any word (none, with BERT) counts as a word of its own.
@@ -185,11 +181,7 @@ impl ChunkSizer for DocumentPieces<'_> {
                 let past = self.ends.partition_point(|&end| end <= range.end);
                 past.saturating_sub(first)
             }
-            _ => self
-                .tokenizer
-                .encode_fast(chunk, false)
-                .map(|encoding| encoding.len())
-                .unwrap_or_default(),
+            _ => self.pieces.count(chunk),
         }
     }
 }
