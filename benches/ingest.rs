@@ -11,7 +11,8 @@
 //! bare model's figure moved between 55 and 90 chunks/s from one round to the next, so one
 //! round's share means little; the median of the rounds' shares is the figure to compare.
 //! - the bare model: the chunks selfrag's chunker makes of the documents, through the embedder
-//!   in calls of `embed.max_batch` texts, and nothing else;
+//!   in calls of `embed.max_batch` texts, one in flight per model session (as bulk ingest
+//!   keeps them), and nothing else;
 //! - bulk ingest: the same documents through `ingest::ingest_until_failure` in batches of
 //!   `limits.max_ingest_batch` (what `ingestDocuments` does), into a fresh embedded data
 //!   directory (SQLite and the embedded index): validation, chunking, keyword weights, the
@@ -26,6 +27,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use futures_util::StreamExt as _;
 use selfrag::app::{Backends, Overrides};
 use selfrag::config::{Config, Precision};
 use selfrag::ingest::{self, IngestRequest};
@@ -111,13 +113,14 @@ async fn compare(documents: &[String], precision: Precision, rounds: usize) {
         .expect("backends (run scripts/setup.sh)");
     let services = &backends.services;
     let model_batch = services.config.embed.max_batch;
+    let calls = services.embedder.parallel_calls();
     let chunks: Vec<String> = documents
         .iter()
         .flat_map(|d| services.chunker.chunk(d, false))
         .map(|c| c.content)
         .collect();
     println!(
-        "{}: {} documents, {} chunks; model calls of {model_batch} texts",
+        "{}: {} documents, {} chunks; model calls of {model_batch} texts, {calls} at a time",
         precision.as_str(),
         documents.len(),
         chunks.len()
@@ -130,12 +133,14 @@ async fn compare(documents: &[String], precision: Precision, rounds: usize) {
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let started = Instant::now();
-        for batch in chunks.chunks(model_batch) {
-            services
-                .embedder
-                .embed(batch.to_vec())
-                .await
-                .expect("embed");
+        // As many calls in flight as the embedder has sessions, as bulk ingest keeps.
+        let embedded: Vec<_> = futures_util::stream::iter(chunks.chunks(model_batch))
+            .map(|batch| services.embedder.embed(batch.to_vec()))
+            .buffered(calls)
+            .collect()
+            .await;
+        for vectors in embedded {
+            vectors.expect("embed");
         }
         let bare = chunks.len() as f64 / started.elapsed().as_secs_f64();
         let ingested = bulk_ingest(documents, precision).await;

@@ -34,7 +34,7 @@ pub use http::HttpConfig;
 pub use index::{IndexConfig, IndexStorage, Quantization, VectorType};
 pub use keywords::KeywordConfig;
 pub use limits::Limits;
-pub use model::{ChunkConfig, EmbedConfig, ModelConfig, Precision};
+pub use model::{ChunkConfig, EmbedConfig, ModelConfig, Precision, Sessions};
 pub use qdrant::{QdrantSettings, ReadConsistency, WriteOrderingSetting};
 pub use rate_limit::{Budget, RateLimitConfig};
 pub use search::{SearchConfig, SearchMode};

@@ -69,9 +69,10 @@ impl Default for ModelConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EmbedConfig {
-    /// Inference threads, each with its own model session (memory: about 90 MB each).
+    /// Inference threads, each with its own model session (weights: about 90 MB each in fp32,
+    /// 23 MB in int8). 0 chooses by precision ([`EmbedConfig::sessions`]).
     pub workers: usize,
-    /// ONNX Runtime intra-op threads per session; 0 means one per core.
+    /// ONNX Runtime intra-op threads per session; 0 shares the cores among the workers.
     pub intra_threads: usize,
     /// Most texts run through the model in one call; requests that arrive together share
     /// batches, and a bulk ingest fills calls across its documents.
@@ -87,7 +88,7 @@ pub struct EmbedConfig {
 impl Default for EmbedConfig {
     fn default() -> Self {
         EmbedConfig {
-            workers: 1,
+            workers: 0,
             intra_threads: 0,
             // Small on purpose: a call pads every text to its longest, and its attention
             // buffers grow with texts × length². Measured on SciFact abstracts (ONNX Runtime,
@@ -136,10 +137,50 @@ impl ModelConfig {
     }
 }
 
+/// How many model sessions run, and with how many threads each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sessions {
+    pub workers: usize,
+    /// `None`: ONNX Runtime's own choice (one thread per physical core).
+    pub intra_threads: Option<usize>,
+}
+
+/// Most int8 sessions `embed.workers = 0` starts, whatever the cores: each holds its own
+/// weights, and past a few the ingest pipeline, not the model, is what limits a replica.
+const MAX_AUTO_INT8_WORKERS: usize = 4;
+
 impl EmbedConfig {
+    /// The sessions to start on a machine of `cores` cores (`std::thread::available_parallelism`,
+    /// which honours CPU affinity and cgroup quotas).
+    ///
+    /// `embed.workers = 0`: fp32 runs one session over every core (its calls of
+    /// `embed.max_batch` texts keep the threads busy). int8 runs one text at a time, and a
+    /// single text split across threads makes them meet at a barrier after every operator: any
+    /// other thread that takes a core then stalls all of them (bulk ingest reached 85 % of the
+    /// bare model that way). So int8 starts one single-threaded session per core (at most
+    /// four), which lose only the time taken from them. `embed.intra_threads = 0` leaves one
+    /// session's threads to ONNX Runtime and divides the cores among several, never fewer
+    /// than one each, so sessions do not oversubscribe the machine.
+    pub fn sessions(&self, precision: Precision, cores: usize) -> Sessions {
+        let cores = cores.max(1);
+        let workers = match (self.workers, precision) {
+            (0, Precision::Fp32) => 1,
+            (0, Precision::Int8) => cores.min(MAX_AUTO_INT8_WORKERS),
+            (workers, _) => workers,
+        };
+        let intra_threads = match (self.intra_threads, workers) {
+            (0, 1) => None,
+            (0, workers) => Some((cores / workers).max(1)),
+            (threads, _) => Some(threads),
+        };
+        Sessions {
+            workers,
+            intra_threads,
+        }
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         all_positive(&[
-            ("embed.workers", self.workers as u64),
             ("embed.max_batch", self.max_batch as u64),
             ("embed.queue_capacity", self.queue_capacity as u64),
         ])
@@ -166,5 +207,94 @@ impl ChunkConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions(
+        workers: usize,
+        intra_threads: usize,
+        precision: Precision,
+        cores: usize,
+    ) -> Sessions {
+        EmbedConfig {
+            workers,
+            intra_threads,
+            ..EmbedConfig::default()
+        }
+        .sessions(precision, cores)
+    }
+
+    #[test]
+    fn fp32_runs_one_session_and_leaves_its_threads_to_onnx_runtime() {
+        for cores in [1, 2, 16] {
+            let chosen = sessions(0, 0, Precision::Fp32, cores);
+            assert_eq!(
+                chosen,
+                Sessions {
+                    workers: 1,
+                    intra_threads: None
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn int8_runs_a_single_threaded_session_per_core_up_to_four() {
+        let expected = |workers| Sessions {
+            workers,
+            intra_threads: Some(1),
+        };
+        // One core: one session, and ONNX Runtime's own thread count (one).
+        assert_eq!(
+            sessions(0, 0, Precision::Int8, 1),
+            Sessions {
+                workers: 1,
+                intra_threads: None
+            }
+        );
+        assert_eq!(sessions(0, 0, Precision::Int8, 2), expected(2));
+        assert_eq!(sessions(0, 0, Precision::Int8, 4), expected(4));
+        // Past four sessions the cores are shared among them instead.
+        assert_eq!(
+            sessions(0, 0, Precision::Int8, 16),
+            Sessions {
+                workers: 4,
+                intra_threads: Some(4)
+            }
+        );
+    }
+
+    #[test]
+    fn set_values_are_kept_and_several_workers_share_the_cores() {
+        assert_eq!(
+            sessions(3, 0, Precision::Fp32, 12),
+            Sessions {
+                workers: 3,
+                intra_threads: Some(4)
+            }
+        );
+        assert_eq!(
+            sessions(3, 0, Precision::Fp32, 2),
+            Sessions {
+                workers: 3,
+                intra_threads: Some(1)
+            }
+        );
+        assert_eq!(
+            sessions(1, 2, Precision::Int8, 2),
+            Sessions {
+                workers: 1,
+                intra_threads: Some(2)
+            }
+        );
+        assert_eq!(
+            sessions(0, 0, Precision::Int8, 0).workers,
+            1,
+            "no cores reads as one"
+        );
     }
 }

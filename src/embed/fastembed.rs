@@ -1,7 +1,7 @@
 //! all-MiniLM-L6-v2 through fastembed on ONNX Runtime, loaded from provisioned files.
 //!
 //! Inference is CPU-bound and synchronous, so it never runs on the async runtime: a fixed number
-//! of worker threads (`embed.workers`), each owning one model session, take jobs from a bounded
+//! of worker threads (`embed.workers`, [`EmbedConfig::sessions`]), each owning one model session, take jobs from a bounded
 //! queue. A worker that wakes up drains whatever else is already queued (up to `embed.max_batch`
 //! texts) into the same model call, so concurrent requests share batches instead of queueing one
 //! after another.
@@ -45,6 +45,7 @@ pub struct FastEmbedder {
     info: ModelInfo,
     queue: mpsc::Sender<Job>,
     queued: Arc<AtomicUsize>,
+    workers: usize,
 }
 
 impl FastEmbedder {
@@ -72,7 +73,16 @@ impl FastEmbedder {
         // blocks in `blocking_recv` on purpose so that exactly one idle worker gathers the next batch.
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
-        for index in 0..embed.workers {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let sessions = embed.sessions(model.precision, cores);
+        tracing::info!(
+            workers = sessions.workers,
+            intra_threads = ?sessions.intra_threads,
+            cores,
+            precision = model.precision.as_str(),
+            "starting the model sessions"
+        );
+        for index in 0..sessions.workers {
             let mut options = InitOptionsUserDefined::new()
                 .with_max_length(model.max_tokens)
                 .with_execution_providers(vec![
@@ -80,8 +90,8 @@ impl FastEmbedder {
                         .with_arena_allocator(embed.memory_arena)
                         .build(),
                 ]);
-            if embed.intra_threads > 0 {
-                options = options.with_intra_threads(embed.intra_threads);
+            if let Some(threads) = sessions.intra_threads {
+                options = options.with_intra_threads(threads);
             }
             let user_model =
                 UserDefinedEmbeddingModel::new(onnx.clone(), clone_files(&tokenizer_files))
@@ -115,6 +125,7 @@ impl FastEmbedder {
             },
             queue,
             queued,
+            workers: sessions.workers,
         })
     }
 
@@ -137,6 +148,10 @@ fn clone_files(files: &TokenizerFiles) -> TokenizerFiles {
 impl Embedder for FastEmbedder {
     fn model(&self) -> &ModelInfo {
         &self.info
+    }
+
+    fn parallel_calls(&self) -> usize {
+        self.workers
     }
 
     #[tracing::instrument(name = "embed", skip_all, fields(embed.batch_size = texts.len()))]

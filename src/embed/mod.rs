@@ -47,6 +47,11 @@ impl From<EmbedError> for crate::Error {
 pub trait Embedder: Send + Sync + 'static {
     fn model(&self) -> &ModelInfo;
 
+    /// Calls it runs at the same time (its workers): a bulk ingest keeps this many in flight.
+    fn parallel_calls(&self) -> usize {
+        1
+    }
+
     /// Embeds `texts` in order. Texts longer than the model window are truncated by the model.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, EmbedError>;
 }

@@ -6,6 +6,9 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Instant;
+
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt as _, StreamExt as _};
 use tracing::Instrument as _;
 
 use super::IngestContext;
@@ -70,11 +73,12 @@ pub struct BatchOutcome {
 /// [`ingest_in_order`], keeping what was stored when a request fails (for callers that report
 /// per document).
 ///
-/// The model sees the batch's chunks across documents, `embed.max_batch` at a time, while the
-/// documents are written one by one in order, each as soon as its last vector arrives (and
-/// while the model works on the next batch). Documents are planned (looked up, chunked) only
-/// as far ahead as the next model batch needs; one whose content or external id repeats a
-/// document still waiting is planned once that one is written, so that it finds it.
+/// The model sees the batch's chunks across documents, `embed.max_batch` at a time, a call in
+/// flight per model session ([`Embedder::parallel_calls`](crate::embed::Embedder)) and a full
+/// one queued, while the documents are written in order, each as soon as its last vector
+/// arrives (and while the model works on the next calls). Documents are planned (looked up, chunked) only
+/// as far ahead as the next calls need; one whose content or external id repeats a document
+/// still waiting is planned once that one is written, so that it finds it.
 pub async fn ingest_until_failure(
     ctx: &IngestContext,
     requests: Vec<IngestRequest>,
@@ -84,28 +88,46 @@ pub async fn ingest_until_failure(
 ) -> BatchOutcome {
     let total = requests.len();
     let model_batch = ctx.model_batch.max(1);
+    // A call per model session, and one more waiting in the embedder's queue: a session that
+    // finishes while a write is still syncing to disk finds its next call there.
+    let sessions = ctx.embedder.parallel_calls().max(1);
+    let calls = sessions + 1;
+    let plan_target = model_batch * calls;
     let mut requests = requests.into_iter().enumerate().peekable();
     let mut waiting: VecDeque<Waiting> = VecDeque::new();
+    let mut in_flight = FuturesOrdered::new();
     let mut stored = Vec::with_capacity(total);
     let mut planning = true;
     loop {
-        // Plan ahead until a full model batch waits, or nothing more can be planned now (after
-        // the first call this was mostly done while the model worked on the previous one).
-        plan_ahead(ctx, &mut requests, &mut waiting, &mut planning, model_batch).await;
+        // Plan ahead until the calls to make have their texts, or nothing more can be planned
+        // now (after the first call this was mostly done while the model worked).
+        plan_ahead(ctx, &mut requests, &mut waiting, &mut planning, plan_target).await;
         let ready = take_ready(&mut waiting);
-        if ready.is_empty() && waiting.is_empty() {
-            break;
-        }
         // A failure among the ready documents ends the batch: no model call after it.
-        let batch = if ready.iter().any(|w| w.plan.is_err()) {
-            ModelBatch::default()
-        } else {
-            next_model_batch(&mut waiting, model_batch)
-        };
-        if ready.is_empty()
-            && batch.texts.is_empty()
-            && let Some(stuck) = waiting.front()
-        {
+        let halted = ready.iter().any(|w| w.plan.is_err());
+        // Planning stopped short of a full call only because the next request repeats a
+        // waiting document: its texts come once the ready documents are written, so a call
+        // waits for them unless nothing else could move the batch on.
+        let blocked = planning && requests.peek().is_some();
+        let may_send_partial = !blocked || (ready.is_empty() && in_flight.is_empty());
+        while !halted && in_flight.len() < calls {
+            let unsent_texts = unsent(&waiting);
+            let idle_sessions = sessions.saturating_sub(in_flight.len());
+            // The queued call, and any while more texts are on their way, waits to be full.
+            if unsent_texts < model_batch && (idle_sessions == 0 || !may_send_partial) {
+                break;
+            }
+            let size = call_size(unsent_texts, idle_sessions, model_batch);
+            let batch = next_model_batch(&mut waiting, size);
+            if batch.texts.is_empty() {
+                break;
+            }
+            in_flight.push_back(embed(ctx, batch));
+        }
+        if ready.is_empty() && in_flight.is_empty() {
+            let Some(stuck) = waiting.front() else {
+                break;
+            };
             // Every text went to the model and a document still lacks vectors: nothing more
             // can arrive. Unreachable while the embedder answers one vector per text.
             return BatchOutcome {
@@ -119,24 +141,33 @@ pub async fn ingest_until_failure(
                 )),
             };
         }
-        // The model works on the next batch while the documents it finished are written and
-        // the documents for the call after it are planned, so that it never waits on either.
-        // Planning follows the writes, so that a repeat of a written document finds it.
-        let (embedded, written) = tokio::join!(embed(ctx, batch), async {
-            let written = write_in_order(
-                ctx,
-                ready,
-                &batch_id,
-                total,
-                deadline.as_ref(),
-                &mut on_event,
-            )
-            .await;
-            if written.failure.is_none() {
-                plan_ahead(ctx, &mut requests, &mut waiting, &mut planning, model_batch).await;
+        // The model works on the calls in flight while the documents it finished are written
+        // and the documents for the calls after them are planned, so that it never waits on
+        // either. Planning follows the writes, so that a repeat of a written document finds it.
+        let (embedded, written) = tokio::join!(
+            async {
+                if halted {
+                    None
+                } else {
+                    in_flight.next().await.flatten()
+                }
+            },
+            async {
+                let written = write_in_order(
+                    ctx,
+                    ready,
+                    &batch_id,
+                    total,
+                    deadline.as_ref(),
+                    &mut on_event,
+                )
+                .await;
+                if written.failure.is_none() {
+                    plan_ahead(ctx, &mut requests, &mut waiting, &mut planning, plan_target).await;
+                }
+                written
             }
-            written
-        });
+        );
         stored.extend(written.stored);
         if let Some(failure) = written.failure {
             return BatchOutcome {
@@ -144,11 +175,15 @@ pub async fn ingest_until_failure(
                 failure: Some(failure),
             };
         }
-        if let Some(embedded) = embedded {
+        // The call awaited, then any that finished meanwhile (during a long write): their
+        // documents are written together next, and their places go to new calls.
+        let mut finished = embedded;
+        while let Some(embedded) = finished {
             if let Some(deadline) = &deadline {
                 deadline.progressed();
             }
             planning &= deliver(&mut waiting, embedded);
+            finished = in_flight.next().now_or_never().flatten().flatten();
         }
     }
     BatchOutcome {
@@ -157,7 +192,13 @@ pub async fn ingest_until_failure(
     }
 }
 
-/// Plans requests in order until `model_batch` texts wait unsent, the requests run out, the
+/// Texts for the next call while `idle_sessions` model sessions have none: `model_batch`, or
+/// an even share of what is left, so that the last texts of a batch spread over the sessions.
+fn call_size(unsent: usize, idle_sessions: usize, model_batch: usize) -> usize {
+    unsent.div_ceil(idle_sessions.max(1)).clamp(1, model_batch)
+}
+
+/// Plans requests in order until `target` texts wait unsent, the requests run out, the
 /// next one must wait for a document still waiting (it repeats it), or a plan fails (which
 /// stops planning: nothing after a failure is written).
 async fn plan_ahead(
@@ -165,9 +206,9 @@ async fn plan_ahead(
     requests: &mut std::iter::Peekable<impl Iterator<Item = (usize, IngestRequest)>>,
     waiting: &mut VecDeque<Waiting>,
     planning: &mut bool,
-    model_batch: usize,
+    target: usize,
 ) {
-    while *planning && unsent(waiting) < model_batch {
+    while *planning && unsent(waiting) < target {
         let Some((_, request)) = requests.peek() else {
             break;
         };

@@ -87,8 +87,8 @@ impl VectorIndex for FlakyIndex {
     }
 }
 
-/// The real model, with switches: fail every call, fail from the n-th call on, take longer;
-/// and a log of how many texts each call carried.
+/// The real model, with switches: fail every call, fail from the n-th call on, take longer,
+/// claim more sessions; and a log of how many texts each call carried and how many ran at once.
 pub struct FlakyEmbedder {
     pub inner: Arc<dyn Embedder>,
     pub fail: AtomicBool,
@@ -96,8 +96,13 @@ pub struct FlakyEmbedder {
     pub fail_from_call: AtomicUsize,
     /// Added to every call, in milliseconds.
     pub delay_ms: AtomicU64,
+    /// The sessions it claims to run (`parallel_calls`); 0: the real model's.
+    pub sessions: AtomicUsize,
     /// Texts per call, in order.
     pub calls: Mutex<Vec<usize>>,
+    /// Calls running now, and the most that ever ran at once.
+    running: AtomicUsize,
+    pub most_running: AtomicUsize,
 }
 
 impl FlakyEmbedder {
@@ -107,7 +112,10 @@ impl FlakyEmbedder {
             fail: AtomicBool::new(false),
             fail_from_call: AtomicUsize::new(usize::MAX),
             delay_ms: AtomicU64::new(0),
+            sessions: AtomicUsize::new(0),
             calls: Mutex::default(),
+            running: AtomicUsize::new(0),
+            most_running: AtomicUsize::new(0),
         }
     }
 
@@ -121,12 +129,32 @@ impl Embedder for FlakyEmbedder {
     fn model(&self) -> &ModelInfo {
         self.inner.model()
     }
+    fn parallel_calls(&self) -> usize {
+        match self.sessions.load(Ordering::SeqCst) {
+            0 => self.inner.parallel_calls(),
+            sessions => sessions,
+        }
+    }
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vector>, EmbedError> {
         let call = {
             let mut calls = self.calls.lock().expect("calls");
             calls.push(texts.len());
             calls.len() - 1
         };
+        let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_running.fetch_max(running, Ordering::SeqCst);
+        let result = self.delayed_embed(call, texts).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+impl FlakyEmbedder {
+    async fn delayed_embed(
+        &self,
+        call: usize,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vector>, EmbedError> {
         let delay = self.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
