@@ -76,9 +76,9 @@ pub struct BatchOutcome {
 /// The model sees the batch's chunks across documents, `embed.max_batch` at a time, a call in
 /// flight per model session ([`Embedder::parallel_calls`](crate::embed::Embedder)) and a full
 /// one queued, while the documents are written in order, each as soon as its last vector
-/// arrives (and while the model works on the next calls). Documents are planned (looked up, chunked) only
-/// as far ahead as the next calls need; one whose content or external id repeats a document
-/// still waiting is planned once that one is written, so that it finds it.
+/// arrives (and while the model works on the next calls). Documents are planned (looked up,
+/// chunked) only as far ahead as the next calls need; one whose content or external id
+/// repeats a document still waiting is planned once that one is written, so that it finds it.
 pub async fn ingest_until_failure(
     ctx: &IngestContext,
     requests: Vec<IngestRequest>,
