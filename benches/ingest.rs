@@ -11,8 +11,9 @@
 //! bare model's figure moved between 55 and 90 chunks/s from one round to the next, so one
 //! round's share means little; the median of the rounds' shares is the figure to compare.
 //! - the bare model: the chunks selfrag's chunker makes of the documents, through the embedder
-//!   in calls of `embed.max_batch` texts, one in flight per model session (as bulk ingest
-//!   keeps them), and nothing else;
+//!   in calls of `embed.max_batch` texts, one in flight per model session (each next call
+//!   sent the moment one returns; bulk ingest also keeps one queued, to cover its writes),
+//!   and nothing else;
 //! - bulk ingest: the same documents through `ingest::ingest_until_failure` in batches of
 //!   `limits.max_ingest_batch` (what `ingestDocuments` does), into a fresh embedded data
 //!   directory (SQLite and the embedded index): validation, chunking, keyword weights, the
@@ -133,7 +134,7 @@ async fn compare(documents: &[String], precision: Precision, rounds: usize) {
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let started = Instant::now();
-        // As many calls in flight as the embedder has sessions, as bulk ingest keeps.
+        // A call in flight per model session, the next sent as soon as one returns.
         let embedded: Vec<_> = futures_util::stream::iter(chunks.chunks(model_batch))
             .map(|batch| services.embedder.embed(batch.to_vec()))
             .buffered(calls)

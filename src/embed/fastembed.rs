@@ -1,10 +1,10 @@
 //! all-MiniLM-L6-v2 through fastembed on ONNX Runtime, loaded from provisioned files.
 //!
 //! Inference is CPU-bound and synchronous, so it never runs on the async runtime: a fixed number
-//! of worker threads (`embed.workers`, [`EmbedConfig::sessions`]), each owning one model session, take jobs from a bounded
-//! queue. A worker that wakes up drains whatever else is already queued (up to `embed.max_batch`
-//! texts) into the same model call, so concurrent requests share batches instead of queueing one
-//! after another.
+//! of worker threads (`embed.workers`, [`EmbedConfig::sessions`]), each owning one model
+//! session, take jobs from a bounded queue. A worker that wakes up drains whatever else is
+//! already queued (up to `embed.max_batch` texts) into the same model call, so concurrent
+//! requests share batches instead of queueing one after another.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};

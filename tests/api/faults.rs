@@ -122,6 +122,22 @@ impl FlakyEmbedder {
     pub fn calls(&self) -> Vec<usize> {
         self.calls.lock().expect("calls").clone()
     }
+
+    /// The call after its delay: failed if a switch says so, else the real model's answer.
+    async fn delayed_embed(
+        &self,
+        call: usize,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vector>, EmbedError> {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        if self.fail.load(Ordering::SeqCst) || call >= self.fail_from_call.load(Ordering::SeqCst) {
+            return Err(EmbedError::Stopped);
+        }
+        self.inner.embed(texts).await
+    }
 }
 
 #[async_trait]
@@ -146,23 +162,6 @@ impl Embedder for FlakyEmbedder {
         let result = self.delayed_embed(call, texts).await;
         self.running.fetch_sub(1, Ordering::SeqCst);
         result
-    }
-}
-
-impl FlakyEmbedder {
-    async fn delayed_embed(
-        &self,
-        call: usize,
-        texts: Vec<String>,
-    ) -> Result<Vec<Vector>, EmbedError> {
-        let delay = self.delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-        }
-        if self.fail.load(Ordering::SeqCst) || call >= self.fail_from_call.load(Ordering::SeqCst) {
-            return Err(EmbedError::Stopped);
-        }
-        self.inner.embed(texts).await
     }
 }
 
