@@ -390,17 +390,18 @@ async fn a_batch_that_keeps_making_progress_outlives_the_request_timeout() {
         config.http.request_timeout_ms = 1_500;
     })
     .await;
-    // Four model calls of 700 ms: 2.8 s in all, each well within the timeout.
+    // Six model calls of 700 ms, at most two at a time (the model's one session and a call
+    // queued behind it): at least 2.1 s in all, each call well within the timeout.
     embedder.delay_ms.store(700, Ordering::SeqCst);
-    let inputs: Vec<Value> = sentences(8)
+    let inputs: Vec<Value> = sentences(12)
         .iter()
         .map(|t| json!({ "content": t }))
         .collect();
     let started = std::time::Instant::now();
     let data = app.data(INGEST_MANY, json!({ "inputs": inputs })).await;
     assert!(started.elapsed() > Duration::from_millis(1_500));
-    assert_eq!(data["ingestDocuments"].as_array().map(Vec::len), Some(8));
-    assert_eq!(documents(&app).await, 8);
+    assert_eq!(data["ingestDocuments"].as_array().map(Vec::len), Some(12));
+    assert_eq!(documents(&app).await, 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
