@@ -55,6 +55,7 @@ impl Services {
             index: Arc::clone(&self.index),
             embedder: Arc::clone(&self.embedder),
             model_batch: self.config.embed.max_batch,
+            write_group_chunks: self.config.storage.write_group_chunks,
             chunker: Arc::clone(&self.chunker),
             keywords: Arc::clone(&self.keywords),
             generation: Arc::clone(&self.cache.generation),

@@ -19,6 +19,11 @@ pub struct StorageConfig {
     /// (a crash) and is rolled back by the periodic recovery. With the embedded index, whose
     /// only writer is this process, start-up rolls back every such write at once.
     pub interrupted_write_grace_secs: u64,
+    /// A bulk ingest writes its ready documents together once they hold this many newly
+    /// embedded chunks (or nothing else is on its way to them). Every write ends in syncs of
+    /// the database and the index, which take CPU from the model: larger groups spend less on
+    /// them, smaller ones report progress sooner. 1 writes each document as soon as it can.
+    pub write_group_chunks: usize,
 }
 
 impl Default for StorageConfig {
@@ -26,6 +31,7 @@ impl Default for StorageConfig {
         StorageConfig {
             min_free_bytes: 256 * 1024 * 1024,
             interrupted_write_grace_secs: 600,
+            write_group_chunks: 32,
         }
     }
 }
@@ -37,6 +43,12 @@ impl StorageConfig {
             return Err(invalid(
                 "storage.interrupted_write_grace_secs",
                 "must be at least 60 (longer than any write takes)",
+            ));
+        }
+        if self.write_group_chunks == 0 {
+            return Err(invalid(
+                "storage.write_group_chunks",
+                "must be at least 1 (1 writes each document as soon as it can)",
             ));
         }
         Ok(())

@@ -75,10 +75,11 @@ pub struct BatchOutcome {
 ///
 /// The model sees the batch's chunks across documents, `embed.max_batch` at a time, a call in
 /// flight per model session ([`Embedder::parallel_calls`](crate::embed::Embedder)) and a full
-/// one queued, while the documents are written in order, each as soon as its last vector
-/// arrives (and while the model works on the next calls). Documents are planned (looked up,
-/// chunked) only as far ahead as the next calls need; one whose content or external id
-/// repeats a document still waiting is planned once that one is written, so that it finds it.
+/// one queued, while the documents are written in order, in groups once their vectors add up to
+/// `storage.write_group_chunks` (and while the model works on the next calls). Documents are
+/// planned (looked up, chunked) only as far ahead as the next calls need; one whose content or
+/// external id repeats a document still waiting is planned once that one is written, so that
+/// it finds it.
 pub async fn ingest_until_failure(
     ctx: &IngestContext,
     requests: Vec<IngestRequest>,
@@ -102,14 +103,14 @@ pub async fn ingest_until_failure(
         // Plan ahead until the calls to make have their texts, or nothing more can be planned
         // now (after the first call this was mostly done while the model worked).
         plan_ahead(ctx, &mut requests, &mut waiting, &mut planning, plan_target).await;
-        let ready = take_ready(&mut waiting);
         // A failure among the ready documents ends the batch: no model call after it.
-        let halted = ready.iter().any(|w| w.plan.is_err());
-        // Planning stopped short of a full call only because the next request repeats a
+        let halted = ready_front(&waiting).any(|w| w.plan.is_err());
+        let any_ready = ready_front(&waiting).next().is_some();
+        // Planning stopped short of its target only because the next request repeats a
         // waiting document: its texts come once the ready documents are written, so a call
         // waits for them unless nothing else could move the batch on.
-        let blocked = planning && requests.peek().is_some();
-        let may_send_partial = !blocked || (ready.is_empty() && in_flight.is_empty());
+        let blocked = planning && requests.peek().is_some() && unsent(&waiting) < plan_target;
+        let may_send_partial = !blocked || (!any_ready && in_flight.is_empty());
         while !halted && in_flight.len() < calls {
             let unsent_texts = unsent(&waiting);
             let idle_sessions = sessions.saturating_sub(in_flight.len());
@@ -124,6 +125,18 @@ pub async fn ingest_until_failure(
             }
             in_flight.push_back(embed(ctx, batch));
         }
+        // Ready documents wait to be written together until they are a group's worth, unless
+        // waiting would gain nothing: a failure ends the batch, a repeat waits for them, or no
+        // call is left to complete more.
+        let write_now = halted
+            || blocked
+            || in_flight.is_empty()
+            || ready_front(&waiting).map(Waiting::needed).sum::<usize>() >= ctx.write_group_chunks;
+        let ready = if write_now {
+            take_ready(&mut waiting)
+        } else {
+            Vec::new()
+        };
         if ready.is_empty() && in_flight.is_empty() {
             let Some(stuck) = waiting.front() else {
                 break;
@@ -288,6 +301,11 @@ fn repeats_a_waiting_document(waiting: &VecDeque<Waiting>, request: &IngestReque
 }
 
 /// The documents at the front with all their vectors (or a failure), in order.
+fn ready_front(waiting: &VecDeque<Waiting>) -> impl Iterator<Item = &Waiting> {
+    waiting.iter().take_while(|w| w.is_ready())
+}
+
+/// Takes [`ready_front`] out of `waiting`.
 fn take_ready(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
     let mut ready = Vec::new();
     while waiting.front().is_some_and(Waiting::is_ready) {

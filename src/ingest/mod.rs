@@ -43,6 +43,9 @@ pub struct IngestContext {
     pub embedder: Arc<dyn Embedder>,
     /// Texts per model call in a batch (`embed.max_batch`).
     pub model_batch: usize,
+    /// Newly embedded chunks a batch's ready documents hold before they are written as a
+    /// group (`storage.write_group_chunks`).
+    pub write_group_chunks: usize,
     pub chunker: Arc<Chunker>,
     pub keywords: Arc<crate::keywords::Keywords>,
     pub generation: Arc<CorpusGeneration>,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Expr, Func, Query};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
@@ -288,6 +289,15 @@ impl MetadataStore {
                 pg.options([("statement_timeout", timeout.as_str())])
             });
         }
+        // SQLite writes ahead to a log: a commit is one append and one sync of `selfrag.db-wal`
+        // instead of the rollback journal's create, sync, write, sync and delete, and readers
+        // no longer wait for a writer. `synchronous = FULL` keeps every commit durable when it
+        // returns, as before. PostgreSQL ignores this.
+        options.map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+        });
         let db = Database::connect(options)
             .await
             .map_err(StoreError::Connect)?;

@@ -252,8 +252,8 @@ async fn new_documents_are_written_in_groups_and_a_failed_group_one_by_one(backe
         data["ingestDocuments"].as_array().expect("results").len(),
         8
     );
-    // One write per model call's documents, or per several calls' when they finish together
-    // (the test's shared model takes up to 8 texts a call, so it may run two calls as one).
+    // Written together (the default group, 32 chunks, holds the whole batch), or in groups of
+    // at least a model call's documents.
     let groups = index.upserted.lock().expect("upserted").clone();
     assert!(
         groups.iter().sum::<usize>() == 8 && groups.iter().all(|&n| n >= 4),
@@ -318,7 +318,38 @@ async fn new_documents_are_written_in_groups_and_a_failed_group_one_by_one(backe
     }
 }
 
+/// Ready documents wait until they hold `storage.write_group_chunks` newly embedded chunks, so
+/// that a bulk ingest syncs the database and the index once per group, not once per model
+/// call; the last group takes what is left.
+async fn ready_documents_wait_for_a_group_before_they_are_written(backend: Backend) {
+    let (app, index, _) = spawn_with_faults_and(backend, |config| {
+        config.embed.max_batch = 2;
+        config.storage.write_group_chunks = 5;
+    })
+    .await;
+    let inputs: Vec<Value> = sentences(12)
+        .iter()
+        .map(|t| json!({ "content": t }))
+        .collect();
+    let data = app.data(INGEST_MANY, json!({ "inputs": inputs })).await;
+    let results = data["ingestDocuments"].as_array().expect("results");
+    assert!(
+        results.len() == 12 && results.iter().all(|r| r["status"] == "INGESTED"),
+        "{results:?}"
+    );
+    // Calls of two one-chunk documents: without the wait, groups of 2 (or 4 when two calls
+    // finish together).
+    let groups = index.upserted.lock().expect("upserted").clone();
+    let (_, full) = groups.split_last().expect("a write");
+    assert!(
+        groups.iter().sum::<usize>() == 12 && full.iter().all(|&n| n >= 5),
+        "groups of at least 5 but the last: {groups:?}"
+    );
+    assert_eq!(stats(&app).await, (12, 12, 12));
+}
+
 on_every_backend!(
+    ready_documents_wait_for_a_group_before_they_are_written,
     new_documents_are_written_in_groups_and_a_failed_group_one_by_one,
     a_batch_embeds_across_documents_in_full_model_batches,
     documents_split_across_model_calls_get_their_own_vectors,

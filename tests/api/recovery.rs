@@ -314,6 +314,51 @@ impl Drop for SmallDisk {
     }
 }
 
+/// The embedded database's journal mode, asked through a connection of its own.
+async fn journal_mode(connection: &sea_orm::DatabaseConnection) -> String {
+    use sea_orm::ConnectionTrait;
+    connection
+        .query_one(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .expect("journal mode")
+        .expect("a row")
+        .try_get_by_index::<String>(0)
+        .expect("a mode")
+}
+
+/// The embedded database writes ahead to a log (one sync per commit, durable when it returns),
+/// and a database left in the rollback-journal mode that data directories had before is
+/// switched over when it is opened, its documents kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_database_writes_ahead_to_a_log() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    app.ingest(json!({ "content": PARAGRAPH })).await;
+    assert_eq!(journal_mode(app.services().store.connection()).await, "wal");
+    let database = app.data_dir.path().join("selfrag.db");
+    assert!(
+        database.with_extension("db-wal").exists(),
+        "the log beside the database"
+    );
+
+    app.stop().await;
+    let url = format!("sqlite://{}?mode=rw", database.display());
+    let old = sea_orm::Database::connect(&url).await.expect("opened");
+    sea_orm::ConnectionTrait::execute_unprepared(&old, "PRAGMA journal_mode = DELETE")
+        .await
+        .expect("back to the rollback journal");
+    assert_eq!(journal_mode(&old).await, "delete");
+    old.close().await.expect("closed");
+
+    let data_dir = std::mem::replace(&mut app.data_dir, tempfile::tempdir().expect("temp dir"));
+    let app = TestApp::start_on(data_dir, None, None).await;
+    assert_eq!(journal_mode(app.services().store.connection()).await, "wal");
+    let hits = app.search(PARAGRAPH, 1, Value::Null).await;
+    assert_eq!(hits["hits"].as_array().map(Vec::len), Some(1), "{hits}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_writes_keeps_searching_and_recovers_without_a_restart() {
     const MIB: u64 = 1 << 20;
