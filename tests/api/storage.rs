@@ -138,10 +138,12 @@ fn vector_types(shard: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_write_ahead_log_is_pruned_and_later_writes_still_apply() {
-    // A log file of 1 KiB holds no operation: each write retires the file before it. The
+    // A log file of 1 KiB holds no operation: each write retires the file before it. Each
+    // model call's documents are a write of their own, so the corpus makes several. The
     // optimiser waits long enough not to compact during the ingest.
     let app = TestApp::spawn_with(Backend::Sqlite, |config| {
         config.index.wal_segment_kb = 1;
+        config.storage.write_group_chunks = 1;
         config.index.optimize_delay_ms = 600_000;
     })
     .await;
