@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, invalid};
+use super::{ConfigError, all_positive, invalid};
 
 /// Keeping the data directory writable and the index consistent with the rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,12 +45,6 @@ impl StorageConfig {
                 "must be at least 60 (longer than any write takes)",
             ));
         }
-        if self.write_group_chunks == 0 {
-            return Err(invalid(
-                "storage.write_group_chunks",
-                "must be at least 1 (1 writes each document as soon as it can)",
-            ));
-        }
-        Ok(())
+        all_positive(&[("storage.write_group_chunks", self.write_group_chunks as u64)])
     }
 }

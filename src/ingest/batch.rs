@@ -307,11 +307,8 @@ fn ready_front(waiting: &VecDeque<Waiting>) -> impl Iterator<Item = &Waiting> {
 
 /// Takes [`ready_front`] out of `waiting`.
 fn take_ready(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
-    let mut ready = Vec::new();
-    while waiting.front().is_some_and(Waiting::is_ready) {
-        ready.extend(waiting.pop_front());
-    }
-    ready
+    let ready = ready_front(waiting).count();
+    waiting.drain(..ready).collect()
 }
 
 /// Texts for one model call: up to `size`, from the waiting documents in order.
