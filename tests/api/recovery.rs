@@ -346,9 +346,17 @@ async fn the_embedded_database_writes_ahead_to_a_log() {
     app.stop().await;
     let url = format!("sqlite://{}?mode=rw", database.display());
     let old = sea_orm::Database::connect(&url).await.expect("opened");
-    sea_orm::ConnectionTrait::execute_unprepared(&old, "PRAGMA journal_mode = DELETE")
-        .await
-        .expect("back to the rollback journal");
+    // Leaving WAL needs every other connection closed, and the stopped server's pool closes
+    // its connections in the background after it is dropped (its busy timeout does not apply
+    // to this lock): ask again until they are gone.
+    let mut attempts = 0;
+    while let Err(err) =
+        sea_orm::ConnectionTrait::execute_unprepared(&old, "PRAGMA journal_mode = DELETE").await
+    {
+        attempts += 1;
+        assert!(attempts < 100, "back to the rollback journal: {err}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(journal_mode(&old).await, "delete");
     old.close().await.expect("closed");
 
@@ -375,7 +383,11 @@ async fn a_full_disk_refuses_writes_keeps_searching_and_recovers_without_a_resta
     let first = app.ingest(json!({ "content": PARAGRAPH })).await;
     assert_eq!(first["deduplicated"], false);
 
-    // Leave less than the reserve, counting what the index has reserved but not written.
+    // Leave less than the reserve, counting what the index has reserved but not written. The
+    // write checks reuse a walk of the index for up to a second while the disk is roomy (its
+    // holes may grow meanwhile by less than the spare reserve), so let the first ingest's walk
+    // age out: the refusal below is then exact, however fast this machine is.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let space = app.services().disk.measure().expect("measured");
     let filler = disk.fill_until(space.unbacked_bytes + reserve - 32 * MIB);
     let body = app
