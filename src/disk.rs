@@ -70,7 +70,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// How long [`DiskGuard::check`] reuses the index's holes from an earlier walk that found at
 /// least twice the reserve free.
-const REUSE_WALK_FOR: Duration = Duration::from_secs(1);
+pub const REUSE_WALK_FOR: Duration = Duration::from_secs(1);
 
 /// Measures the data directory: one `statvfs`, and a walk of the embedded index's files (a
 /// `stat` each, an open and `SEEK_HOLE`s for each sparse one: about 70 system calls for one

@@ -343,20 +343,16 @@ async fn the_embedded_database_writes_ahead_to_a_log() {
         "the log beside the database"
     );
 
+    // Leaving WAL needs every other connection closed, and a stopped server's pool would
+    // close its connections in the background after it is dropped: close it and wait.
+    let pool = app.services().store.connection().clone();
     app.stop().await;
+    pool.close().await.expect("the server's connections closed");
     let url = format!("sqlite://{}?mode=rw", database.display());
     let old = sea_orm::Database::connect(&url).await.expect("opened");
-    // Leaving WAL needs every other connection closed, and the stopped server's pool closes
-    // its connections in the background after it is dropped (its busy timeout does not apply
-    // to this lock): ask again until they are gone.
-    let mut attempts = 0;
-    while let Err(err) =
-        sea_orm::ConnectionTrait::execute_unprepared(&old, "PRAGMA journal_mode = DELETE").await
-    {
-        attempts += 1;
-        assert!(attempts < 100, "back to the rollback journal: {err}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    sea_orm::ConnectionTrait::execute_unprepared(&old, "PRAGMA journal_mode = DELETE")
+        .await
+        .expect("back to the rollback journal");
     assert_eq!(journal_mode(&old).await, "delete");
     old.close().await.expect("closed");
 
@@ -387,7 +383,7 @@ async fn a_full_disk_refuses_writes_keeps_searching_and_recovers_without_a_resta
     // write checks reuse a walk of the index for up to a second while the disk is roomy (its
     // holes may grow meanwhile by less than the spare reserve), so let the first ingest's walk
     // age out: the refusal below is then exact, however fast this machine is.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(selfrag::disk::REUSE_WALK_FOR + Duration::from_millis(100)).await;
     let space = app.services().disk.measure().expect("measured");
     let filler = disk.fill_until(space.unbacked_bytes + reserve - 32 * MIB);
     let body = app
