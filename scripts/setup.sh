@@ -23,6 +23,9 @@ set -Eeuo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIR=${SELFRAG_PROVISION_DIR:-$(cd "$SCRIPT_DIR/.." && pwd)/.selfrag}
 PYTHON=${PYTHON:-python3}
+# The checks below run ONNX Runtime from Python: without this, Microsoft's build starts its
+# telemetry uploader (src/embed/runtime_telemetry.rs).
+export ORT_DISABLE_TELEMETRY=${ORT_DISABLE_TELEMETRY:-1}
 MARKER=$DIR/.complete-v1
 MODEL_NAME=all-MiniLM-L6-v2
 ORT_VERSION=1.31.1

@@ -31,7 +31,7 @@
 //! - [`cache`]: the two-level cache (L1 moka, L2 Redis) for query embeddings and search results,
 //!   keyed by the corpus generation so results never outlive their data.
 //! - [`embed`]: the `Embedder` trait and the fastembed/ONNX Runtime implementation, which batches
-//!   concurrent requests on dedicated inference threads.
+//!   concurrent requests on dedicated inference threads; ONNX Runtime's telemetry kept off.
 //! - [`keywords`]: BM25 term weights (sparse vectors) for keyword search, and highlights.
 //! - [`store`]: documents and chunks in SQLite or PostgreSQL through SeaORM.
 //! - [`vector`]: the `VectorIndex` trait, the embedded qdrant-edge index (one process at a

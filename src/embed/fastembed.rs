@@ -7,6 +7,7 @@
 //! requests share batches instead of queueing one after another.
 
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,7 +17,9 @@ use fastembed::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{EmbedError, Embedder, ModelFiles, ModelFilesError, ModelInfo, Vector};
+use super::{
+    EmbedError, Embedder, ModelFiles, ModelFilesError, ModelInfo, Vector, runtime_telemetry,
+};
 use crate::config::{EmbedConfig, ModelConfig, Precision};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,40 @@ pub enum LoadError {
     Thread(#[from] std::io::Error),
 }
 
+/// The process's one ONNX Runtime environment (ONNX Runtime allows one), made on the first
+/// load and shared by every later one.
+///
+/// Telemetry events are off, and a process that has not opted out of the runtime's uploader
+/// (see [`runtime_telemetry`]) is told so in the log. Loading the library explicitly also turns
+/// a missing or too-old runtime into [`LoadError::Runtime`] instead of a panic on the first
+/// session.
+fn runtime_environment(library: &Path) -> Result<ort::environment::Environment, LoadError> {
+    static ENVIRONMENT: Mutex<Option<ort::environment::Environment>> = Mutex::new(None);
+    let mut environment = ENVIRONMENT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(environment) = environment.as_ref() {
+        return Ok(environment.clone());
+    }
+    let runtime_error = |reason: String| LoadError::Runtime {
+        path: library.display().to_string(),
+        reason,
+    };
+    if !runtime_telemetry::opted_out() {
+        tracing::warn!(
+            "ONNX Runtime starts its telemetry uploader in this process: set {}=1 before it \
+             starts (the selfrag binary does unless the variable is set otherwise)",
+            runtime_telemetry::OPT_OUT
+        );
+    }
+    let built = ort::init_from(library)
+        .map_err(|err| runtime_error(err.to_string()))?
+        .with_name("selfrag")
+        .with_telemetry(false)
+        .build()
+        .map_err(|err| runtime_error(err.to_string()))?;
+    *environment = Some(built.clone());
+    Ok(built)
+}
+
 struct Job {
     texts: Vec<String>,
     reply: oneshot::Sender<Result<Vec<Vector>, EmbedError>>,
@@ -53,12 +90,7 @@ impl FastEmbedder {
     /// call it at start-up (or from `spawn_blocking`).
     pub fn load(model: &ModelConfig, embed: &EmbedConfig) -> Result<Self, LoadError> {
         let files = ModelFiles::locate(model)?;
-        // Loading the library explicitly turns a missing or too-old runtime into this error,
-        // instead of a panic on the first session. Loading it again is a no-op.
-        ort::init_from(&files.onnxruntime_lib).map_err(|err| LoadError::Runtime {
-            path: files.onnxruntime_lib.display().to_string(),
-            reason: err.to_string(),
-        })?;
+        let environment = runtime_environment(&files.onnxruntime_lib)?;
 
         let onnx = ModelFiles::read(&files.onnx)?;
         let tokenizer_files = TokenizerFiles {
@@ -84,6 +116,7 @@ impl FastEmbedder {
         );
         for index in 0..sessions.workers {
             let mut options = InitOptionsUserDefined::new()
+                .with_environment(environment.clone())
                 .with_max_length(model.max_tokens)
                 .with_execution_providers(vec![
                     ort::ep::CPU::default()

@@ -4,6 +4,7 @@
 
 mod fastembed;
 mod model_files;
+pub mod runtime_telemetry;
 mod word_pieces;
 
 pub use self::fastembed::{FastEmbedder, LoadError};

@@ -466,3 +466,65 @@ async fn ingest_again_keeps_a_tree_current() {
     assert!(!titles.contains(&json!("Ponds")), "{titles:?}");
     assert!(titles.contains(&json!("guide")), "{titles:?}");
 }
+
+/// What ONNX Runtime left in a home directory of its own after `selfrag ingest` ran with
+/// `telemetry_opt_out` as `ORT_DISABLE_TELEMETRY` (`None`: the variable unset).
+fn runtime_leftovers(telemetry_opt_out: Option<&str>) -> Vec<String> {
+    let notes = notes();
+    let data = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_selfrag"));
+    command
+        .arg("ingest")
+        .arg(notes.path())
+        .env("SELFRAG_DATA_DIR", data.path())
+        .env("SELFRAG_BIND", NOBODY)
+        .env_remove("SELFRAG_DATABASE_URL")
+        .env_remove("SELFRAG_QDRANT_URL")
+        .env_remove("SELFRAG_SERVER")
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join("cache"));
+    match telemetry_opt_out {
+        Some(value) => command.env("ORT_DISABLE_TELEMETRY", value),
+        // Cargo sets it for the tests themselves (.cargo/config.toml).
+        None => command.env_remove("ORT_DISABLE_TELEMETRY"),
+    };
+    succeeded(&command.output().expect("selfrag runs"), "ingest");
+    let mut left = Vec::new();
+    let mut pending = vec![home.path().to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            left.push(
+                path.strip_prefix(home.path())
+                    .expect("under home")
+                    .display()
+                    .to_string(),
+            );
+        }
+    }
+    left
+}
+
+/// ONNX Runtime's telemetry uploader (Microsoft's builds, 1.29 and later on Linux) never
+/// starts in the binary: it would keep a device id and an event store in the user's cache
+/// directory and look up Microsoft's collector while the model runs. The first run, with the
+/// opt-out refused, shows that the runtime provisioned here does start it when allowed, so the
+/// check below can fail.
+#[test]
+fn the_binary_keeps_onnx_runtime_telemetry_off() {
+    let allowed = runtime_leftovers(Some("0"));
+    assert!(
+        allowed.iter().any(|path| path.ends_with("deviceid")),
+        "with its telemetry allowed, the provisioned ONNX Runtime kept no device id (left: \
+         {allowed:?}): this test can no longer tell whether the opt-out works"
+    );
+    let left = runtime_leftovers(None);
+    assert!(
+        left.is_empty(),
+        "selfrag left ONNX Runtime's telemetry state in its home directory: {left:?}"
+    );
+}
