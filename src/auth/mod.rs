@@ -156,7 +156,9 @@ impl ApiKeys {
         if needed == Role::Reader && self.public_queries {
             return Ok(());
         }
-        if !self.enforced().await? {
+        // Boxed: the look-up's future (the cache's and the database's) is large, and a public
+        // query, which every response-cache hit checks, would otherwise carry and move it.
+        if !Box::pin(self.enforced()).await? {
             return Ok(());
         }
         match &caller.identity {

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_graphql::Value;
+use bytes::Bytes;
 use moka::sync::Cache;
 
 use crate::auth::Caller;
@@ -142,8 +143,8 @@ impl ResponseCache {
 /// A kept response: its body with the per-request facts cut out.
 #[derive(Debug)]
 pub struct CachedResponse {
-    /// The serialised response without the facts.
-    body: Vec<u8>,
+    /// The serialised response without the facts; a hit shares it rather than copies it.
+    body: Bytes,
     /// Where each fact goes in `body`, in order.
     holes: Vec<Hole>,
     /// The operation's label, for the request statistics.
@@ -167,13 +168,27 @@ impl CachedResponse {
         self.body.len() + self.holes.len() * std::mem::size_of::<Hole>() + 256
     }
 
-    /// The body for a request answered from the cache, which took `took_ms` so far.
-    pub fn render_hit(&self, took_ms: f64) -> Vec<u8> {
-        self.render(|hole, out| match hole.fact {
-            Fact::CacheHit => out.extend_from_slice(b"true"),
-            Fact::CacheLevel => out.extend_from_slice(b"\"L1\""),
-            Fact::TookMs => write_json(out, &took_ms),
-        })
+    /// The body for a request answered from the cache, which took `took_ms` so far, in
+    /// pieces: the kept bytes between the holes (shared, not copied: copying ~10 KB per hit
+    /// was the largest `memmove` of a hit) and this request's facts.
+    pub fn render_hit(&self, took_ms: f64) -> Vec<Bytes> {
+        let mut pieces = Vec::with_capacity(self.holes.len() * 2 + 1);
+        let mut from = 0;
+        for hole in &self.holes {
+            pieces.push(self.body.slice(from..hole.at));
+            pieces.push(match hole.fact {
+                Fact::CacheHit => Bytes::from_static(b"true"),
+                Fact::CacheLevel => Bytes::from_static(b"\"L1\""),
+                Fact::TookMs => {
+                    let mut took = Vec::with_capacity(24);
+                    write_json(&mut took, &took_ms);
+                    Bytes::from(took)
+                }
+            });
+            from = hole.at;
+        }
+        pieces.push(self.body.slice(from..));
+        pieces
     }
 
     fn render(&self, mut fill: impl FnMut(&Hole, &mut Vec<u8>)) -> Vec<u8> {
@@ -285,13 +300,14 @@ impl ResponseCapture {
         let serialised = serde_json::to_vec(response)?;
         let facts =
             std::mem::take(&mut *self.0.facts.lock().unwrap_or_else(PoisonError::into_inner));
-        let (body, holes) = if facts.is_empty() {
+        let (mut body, holes) = if facts.is_empty() {
             (serialised, Vec::new()) // nothing to cut (a mutation, a report)
         } else {
             cut_holes(&serialised, &self.0.nonce, &facts)
         };
-        let mut entry = CachedResponse {
-            body,
+        body.shrink_to_fit();
+        let entry = CachedResponse {
+            body: Bytes::from(body),
             holes,
             operation: operation.to_owned(),
             spends: std::mem::take(
@@ -309,7 +325,6 @@ impl ResponseCapture {
             && response.extensions.is_empty()
             && response.http_headers.is_empty()
             && entry.holes.len() == facts.len();
-        entry.body.shrink_to_fit();
         Ok((own, keep.then_some(entry)))
     }
 }
@@ -375,7 +390,7 @@ mod tests {
         );
         let entry = entry.expect("kept");
         assert_eq!(
-            String::from_utf8(entry.render_hit(0.25)).expect("utf-8"),
+            String::from_utf8(entry.render_hit(0.25).concat()).expect("utf-8"),
             r#"{"data":{"took":0.25,"query":"\u0000forged:0\u0000","hit":true}}"#
         );
     }

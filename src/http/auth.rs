@@ -4,34 +4,61 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::future::{BoxFuture, Either, Ready, ready};
+use tower_http::auth::AsyncAuthorizeRequest;
 
 use super::HttpState;
 use super::reply::error_response;
 use crate::auth::Caller;
 
-pub async fn identify(
-    State(state): State<HttpState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let services = &state.services;
-    let ip = client_ip(
-        &request,
-        services.config.rate_limit.client_ip_header.as_deref(),
-    );
-    let identity = match presented_key(request.headers()) {
-        None => None,
-        Some(key) => match services.keys.authenticate(key).await {
-            Ok(identity) => Some(identity),
-            Err(err) => return error_response(&err),
-        },
-    };
-    request.extensions_mut().insert(Caller { identity, ip });
-    next.run(request).await
+/// Puts the [`Caller`] in every request's extensions, for `tower_http`'s
+/// `AsyncRequireAuthorizationLayer`. Without a key there is nothing to wait for: the
+/// request goes on at once, with no future boxed.
+#[derive(Clone)]
+pub struct Identify {
+    state: HttpState,
+}
+
+impl Identify {
+    pub fn new(state: HttpState) -> Self {
+        Identify { state }
+    }
+}
+
+type Identified = Result<Request, Response>;
+
+impl AsyncAuthorizeRequest<axum::body::Body> for Identify {
+    type RequestBody = axum::body::Body;
+    type ResponseBody = axum::body::Body;
+    type Future = Either<Ready<Identified>, BoxFuture<'static, Identified>>;
+
+    fn authorize(&mut self, mut request: Request) -> Self::Future {
+        let services = &self.state.services;
+        let ip = client_ip(
+            &request,
+            services.config.rate_limit.client_ip_header.as_deref(),
+        );
+        let Some(key) = presented_key(request.headers()).map(str::to_owned) else {
+            request
+                .extensions_mut()
+                .insert(Caller { identity: None, ip });
+            return Either::Left(ready(Ok(request)));
+        };
+        let state = self.state.clone();
+        Either::Right(Box::pin(async move {
+            match state.services.keys.authenticate(&key).await {
+                Ok(identity) => {
+                    let identity = Some(identity);
+                    request.extensions_mut().insert(Caller { identity, ip });
+                    Ok(request)
+                }
+                Err(err) => Err(error_response(&err)),
+            }
+        }))
+    }
 }
 
 /// `Authorization: Bearer <key>` or `X-API-Key: <key>`.

@@ -4,10 +4,11 @@
 //! carries `Apollo-Require-Preflight` or `X-Apollo-Operation-Name`. GraphiQL's own page (a GET
 //! without an operation) is not an operation and passes.
 
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
+use tower_http::validate_request::ValidateRequest;
 
 use super::reply::refusal;
 use crate::graphql::codes;
@@ -19,17 +20,26 @@ const SIMPLE_TYPES: [&str; 3] = [
 ];
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
 
-pub async fn prevent_csrf(request: Request, next: Next) -> Response {
-    let carries_operation = request.method() != Method::GET || request.uri().query().is_some();
-    if carries_operation && !preflighted(request.headers()) {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            codes::CSRF,
-            "this request has been blocked as a potential cross-site request forgery: send it \
-             with `Content-Type: application/json` or an `Apollo-Require-Preflight: true` header",
-        );
+/// The check, as a layer: `ValidateRequestHeaderLayer::custom(PreventCsrf)`.
+#[derive(Debug, Clone, Copy)]
+pub struct PreventCsrf;
+
+impl ValidateRequest<Body> for PreventCsrf {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request) -> Result<(), Response> {
+        let carries_operation = request.method() != Method::GET || request.uri().query().is_some();
+        if carries_operation && !preflighted(request.headers()) {
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                codes::CSRF,
+                "this request has been blocked as a potential cross-site request forgery: send \
+                 it with `Content-Type: application/json` or an `Apollo-Require-Preflight: true` \
+                 header",
+            ));
+        }
+        Ok(())
     }
-    next.run(request).await
 }
 
 /// Whether a browser would have had to ask (CORS preflight) before sending this request.

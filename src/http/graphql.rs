@@ -13,20 +13,21 @@ use async_graphql::http::MultipartOptions;
 use async_graphql::{BatchRequest, Data, ParseRequestError, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tracing::Instrument as _;
 
 use super::HttpState;
 use super::auth::presented_key;
-use super::csrf::prevent_csrf;
+use super::csrf::PreventCsrf;
 use super::middleware::GraphqlOutcome;
+use super::pieces::Pieces;
 use super::reply::{refusal, set_rate_limit_headers, status_of};
 use super::server::ConnectionPermit;
 use crate::auth::{Caller, Role};
@@ -44,7 +45,7 @@ const MAX_KEYED_BODY_BYTES: usize = 64 * 1024;
 pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
-        .route_layer(middleware::from_fn(prevent_csrf))
+        .route_layer(ValidateRequestHeaderLayer::custom(PreventCsrf))
         .route("/graphql/ws", get(subscriptions))
 }
 
@@ -82,13 +83,30 @@ async fn post_graphql(
         Ok(response) => return response,
         Err(key) => key,
     };
+    // Boxed: reading and executing the operation are a large future, which a response-cache
+    // hit would otherwise carry and move (a memcpy of its whole size per request).
+    let deadline = deadline.map(|Extension(deadline)| deadline);
+    Box::pin(receive_and_execute(
+        &state, caller, deadline, &headers, body, key,
+    ))
+    .await
+}
+
+async fn receive_and_execute(
+    state: &HttpState,
+    caller: Caller,
+    deadline: Option<Deadline>,
+    headers: &HeaderMap,
+    body: Bytes,
+    key: Option<CacheKey>,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let options =
         MultipartOptions::default().max_file_size(state.services.config.http.max_body_bytes);
     match async_graphql::http::receive_batch_body(content_type, &body[..], options).await {
-        Ok(batch) => {
-            let deadline = deadline.map(|Extension(deadline)| deadline);
-            execute(&state, caller, deadline, &headers, batch, false, key).await
-        }
+        Ok(batch) => execute(state, caller, deadline, headers, batch, false, key).await,
         Err(err) => unreadable(err),
     }
 }
@@ -153,8 +171,8 @@ async fn cached_response(
             return Ok(response);
         }
     };
-    let body = entry.render_hit(started.elapsed().as_secs_f64() * 1000.0);
-    let mut response = graphql_body(body, entry.cache_control.as_deref());
+    let body = Pieces::new(entry.render_hit(started.elapsed().as_secs_f64() * 1000.0));
+    let mut response = graphql_body(Body::new(body), entry.cache_control.as_deref());
     if let Some(decision) = decision {
         set_rate_limit_headers(response.headers_mut(), &decision);
     }
@@ -166,8 +184,8 @@ async fn cached_response(
 }
 
 /// A serialised GraphQL response, with the headers `async-graphql-axum` gives one.
-fn graphql_body(body: Vec<u8>, cache_control: Option<&str>) -> Response {
-    let mut response = Response::new(axum::body::Body::from(body));
+fn graphql_body(body: Body, cache_control: Option<&str>) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -229,7 +247,11 @@ async fn get_graphql(
         Ok(request) => {
             let batch = BatchRequest::Single(request);
             let deadline = deadline.map(|Extension(deadline)| deadline);
-            execute(&state, caller, deadline, &headers, batch, true, key).await
+            // Boxed, as for POST.
+            Box::pin(execute(
+                &state, caller, deadline, &headers, batch, true, key,
+            ))
+            .await
         }
         Err(message) => refusal(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message),
     }
@@ -392,7 +414,7 @@ fn captured(
                 .is_ok()
                 .then(|| response.cache_control.value())
                 .flatten();
-            let mut reply = graphql_body(body, cache_control.as_deref());
+            let mut reply = graphql_body(Body::from(body), cache_control.as_deref());
             reply.headers_mut().extend(response.http_headers);
             reply
         }

@@ -1,21 +1,28 @@
 //! The tower layers every route shares, outermost first: a tracing span per request (joining
 //! the caller's trace from `traceparent`), request id (set, the trace id when traces are
 //! exported, and echoed on the response), `X-Response-Time` with per-route metrics and the request
-//! statistics, CORS, compression,
-//! timeout (408, typed: `REQUEST_TIMEOUT`; a deadline that progress pushes back), body limit
-//! (413, typed: `PAYLOAD_TOO_LARGE`).
+//! statistics (`response_time`), CORS, compression, timeout (408, typed: `REQUEST_TIMEOUT`; a
+//! deadline that progress pushes back: `deadline`), body limit (413, typed:
+//! `PAYLOAD_TOO_LARGE`), and who is calling (`auth`: 401 for a key that is not valid).
+//!
+//! They are one stack, applied to the router once: each `Router::layer` call boxes every
+//! route again, and a boxed route is cloned, all the way down, on every call through it —
+//! with ten separate layers that cloning, and the boxed futures of `from_fn`, cost more than a
+//! response-cache hit's own work (callgrind). So every layer here is a plain tower service
+//! whose future is not boxed.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use std::sync::Arc;
-
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use opentelemetry::trace::TraceContextExt as _;
+use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
+use tower_http::auth::AsyncRequireAuthorizationLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -23,15 +30,16 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::{DefaultOnResponse, OnResponse as _, TraceLayer};
+use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::config::HttpConfig;
-use crate::deadline::Deadline;
+use super::HttpState;
+use super::auth::Identify;
+use super::deadline::AnswerBeforeDeadlineLayer;
+use super::response_time::{RESPONSE_TIME, ResponseTimeLayer};
 use crate::telemetry::traces::parent_from_headers;
-use crate::telemetry::{RequestRecord, RequestStats};
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const RESPONSE_TIME: HeaderName = HeaderName::from_static("x-response-time");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Put in a response's extensions by the GraphQL handler, for the request statistics.
 #[derive(Debug, Clone)]
@@ -40,49 +48,51 @@ pub struct GraphqlOutcome {
     pub failed: bool,
 }
 
-pub fn apply(router: Router, config: &HttpConfig, requests: Arc<RequestStats>) -> Router {
+/// `router` with the shared layers.
+pub fn apply(router: Router, state: HttpState) -> Router {
+    let config = &state.services.config.http;
+    let requests = Arc::clone(&state.services.requests);
     let compress_when = SizeAbove::new(config.compress_above_bytes)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE);
     let trace = TraceLayer::new_for_http()
         .make_span_with(request_span)
-        .on_response(
-            |response: &Response, latency: Duration, span: &tracing::Span| {
-                let status = response.status();
-                span.record("http.response.status_code", status.as_u16());
-                if status.is_server_error() {
-                    span.record("otel.status_code", "ERROR");
-                }
-                DefaultOnResponse::new()
-                    .latency_unit(LatencyUnit::Micros)
-                    .on_response(response, latency, span);
-            },
-        );
-    // Each `layer` call wraps the previous ones: the last is the outermost. Separate calls (not
-    // one ServiceBuilder) because the body limit and compression change the body types that
-    // the `from_fn` middleware must see as axum's own.
+        .on_response(record_status);
     // The body limit in force is ours: axum's extractors otherwise stop at their own 2 MiB
     // default, and tower-http's limit answers in plain text.
     let max_body = config.max_body_bytes;
     let timeout = Duration::from_millis(config.request_timeout_ms);
-    router
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            refuse_large_bodies(max_body, request, next)
-        }))
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            answer_before_deadline(timeout, request, next)
-        }))
-        .layer(CompressionLayer::new().compress_when(compress_when))
-        .layer(cors(&config.cors_origins))
-        .layer(middleware::from_fn_with_state(
-            requests,
-            response_time_and_metrics,
-        ))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, TraceIdOrUuid))
-        .layer(trace)
+    router.layer(
+        ServiceBuilder::new()
+            .layer(trace)
+            .layer(SetRequestIdLayer::new(REQUEST_ID, TraceIdOrUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(ResponseTimeLayer::new(requests))
+            .layer(cors(&config.cors_origins))
+            .layer(CompressionLayer::new().compress_when(compress_when))
+            .layer(AnswerBeforeDeadlineLayer::new(timeout))
+            .layer(ValidateRequestHeaderLayer::custom(RefuseLargeBodies {
+                limit: max_body,
+            }))
+            .layer(DefaultBodyLimit::max(max_body))
+            .layer(AsyncRequireAuthorizationLayer::new(Identify::new(
+                state.clone(),
+            ))),
+    )
+}
+
+/// The response's status on the request's span (an error status for a 5xx), then the usual
+/// response event.
+fn record_status<B>(response: &Response<B>, latency: Duration, span: &tracing::Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    DefaultOnResponse::new()
+        .latency_unit(LatencyUnit::Micros)
+        .on_response(response, latency, span);
 }
 
 /// The request's span. Exporting traces, it is named by the matched route (`POST /graphql`:
@@ -161,48 +171,28 @@ impl MakeRequestId for TraceIdOrUuid {
     }
 }
 
-/// Answers 408 when the handler has neither answered nor reported progress for `timeout`.
-/// The request's [`Deadline`] is in its extensions: a bulk ingest pushes it back with each
-/// model batch and each stored document, so it is cut only once it stalls. A write cut off
-/// this way still completes or rolls back (`ingest::detached`).
-async fn answer_before_deadline(timeout: Duration, mut request: Request, next: Next) -> Response {
-    let deadline = Deadline::after(timeout);
-    request.extensions_mut().insert(deadline.clone());
-    let response = next.run(request);
-    tokio::pin!(response);
-    loop {
-        tokio::select! {
-            response = &mut response => return response,
-            () = tokio::time::sleep_until(deadline.expires_at().into()) => {
-                if deadline.expired() {
-                    return super::reply::refusal(
-                        StatusCode::REQUEST_TIMEOUT,
-                        crate::graphql::codes::REQUEST_TIMEOUT,
-                        format!(
-                            "no answer or progress within {} ms (http.request_timeout_ms); a \
-                             write that was running still completes or rolls back as a whole",
-                            timeout.as_millis()
-                        ),
-                    );
-                }
-            }
-        }
-    }
-}
-
 /// Refuses a body whose declared length is over the limit before reading any of it. A body
 /// sent without a length (chunked) is cut at the limit by the extractor, which the GraphQL
 /// handler reports the same way.
-async fn refuse_large_bodies(limit: usize, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return super::reply::body_too_large(limit);
+#[derive(Debug, Clone, Copy)]
+struct RefuseLargeBodies {
+    limit: usize,
+}
+
+impl ValidateRequest<Body> for RefuseLargeBodies {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request) -> Result<(), Response> {
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > self.limit as u64) {
+            return Err(super::reply::body_too_large(self.limit));
+        }
+        Ok(())
     }
-    next.run(request).await
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
@@ -221,47 +211,4 @@ fn cors(origins: &[String]) -> CorsLayer {
             .collect();
         layer.allow_origin(AllowOrigin::list(origins))
     }
-}
-
-/// Adds `X-Response-Time` (time to response headers) and records request counts and latency
-/// labelled by the matched route (never the raw path: bounded label cardinality).
-async fn response_time_and_metrics(
-    State(requests): State<Arc<RequestStats>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let mut response = next.run(request).await;
-    let elapsed = started.elapsed();
-    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
-        response.headers_mut().insert(RESPONSE_TIME, value);
-    }
-    let status = response.status();
-    let outcome = response.extensions().get::<GraphqlOutcome>();
-    requests.record(RequestRecord {
-        at: started,
-        route: route.clone(),
-        operation: outcome.and_then(|o| o.operation.clone()),
-        duration: elapsed,
-        failed: status.is_server_error() || outcome.is_some_and(|o| o.failed),
-        request_id,
-    });
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    response
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod cache;
 mod csrf;
+mod deadline;
 mod examples;
 mod files;
 mod graphiql;
@@ -11,7 +12,9 @@ mod graphql;
 mod health;
 mod metrics;
 mod middleware;
+mod pieces;
 mod reply;
+mod response_time;
 mod server;
 
 use std::sync::Arc;
@@ -59,8 +62,6 @@ impl std::ops::Deref for HttpState {
 pub fn router(state: HttpState) -> Router {
     // Install the metrics recorder before the first request records anything.
     metrics::prometheus();
-    let config = state.services.config.http.clone();
-    let requests = state.services.requests.clone();
     let routes = Router::new()
         .merge(graphql::router())
         .merge(graphiql::router(&state.services.config.graphql))
@@ -68,10 +69,6 @@ pub fn router(state: HttpState) -> Router {
         .merge(cache::router())
         .merge(metrics::router())
         .merge(examples::router(&state.services.config))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::identify,
-        ))
-        .with_state(state);
-    middleware::apply(routes, &config, requests)
+        .with_state(state.clone());
+    middleware::apply(routes, state)
 }

@@ -138,11 +138,16 @@ impl RateLimiter {
         let interval = interval_us(&budget);
         let burst = u64::from(budget.burst.max(1));
         let who = caller.rate_key();
-        let (allowed, retry_after, reset) =
-            match self.remote(kind, &who, interval, burst, cost).await {
-                Some(answer) => answer,
-                None => self.in_process(kind, who, interval, burst, cost),
-            };
+        // The Redis call is boxed: in process, a spend (made again by every response-cache
+        // hit) then carries no future sized for a Redis round trip.
+        let remote = match self.redis {
+            Some(_) => Box::pin(self.remote(kind, &who, interval, burst, cost)).await,
+            None => None,
+        };
+        let (allowed, retry_after, reset) = match remote {
+            Some(answer) => answer,
+            None => self.in_process(kind, who, interval, burst, cost),
+        };
         if !allowed {
             metrics::counter!("rate_limited_total", "budget" => kind.as_str()).increment(1);
         }
