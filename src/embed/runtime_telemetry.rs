@@ -9,6 +9,8 @@
 //! (`DisableTelemetryEvents`, which the embedder also calls) only drops events: the uploader is
 //! created before it can be called. What prevents it is `ORT_DISABLE_TELEMETRY=1` in the
 //! environment when the runtime initialises, which the `selfrag` binary sets first thing.
+//! (The runtime also stays quiet by itself where `CI` or another CI system's variable is set, so
+//! a CI run alone never shows the uploader.)
 
 use std::ffi::OsStr;
 
