@@ -172,35 +172,24 @@ impl CachedResponse {
     /// pieces: the kept bytes between the holes (shared, not copied: copying ~10 KB per hit
     /// was the largest `memmove` of a hit) and this request's facts.
     pub fn render_hit(&self, took_ms: f64) -> Vec<Bytes> {
+        self.render(|hole| match hole.fact {
+            Fact::CacheHit => Bytes::from_static(b"true"),
+            Fact::CacheLevel => Bytes::from_static(b"\"L1\""),
+            Fact::TookMs => json_bytes(&took_ms),
+        })
+    }
+
+    /// The kept bytes with each hole filled by `fill`, as pieces in order.
+    fn render(&self, mut fill: impl FnMut(&Hole) -> Bytes) -> Vec<Bytes> {
         let mut pieces = Vec::with_capacity(self.holes.len() * 2 + 1);
         let mut from = 0;
         for hole in &self.holes {
             pieces.push(self.body.slice(from..hole.at));
-            pieces.push(match hole.fact {
-                Fact::CacheHit => Bytes::from_static(b"true"),
-                Fact::CacheLevel => Bytes::from_static(b"\"L1\""),
-                Fact::TookMs => {
-                    let mut took = Vec::with_capacity(24);
-                    write_json(&mut took, &took_ms);
-                    Bytes::from(took)
-                }
-            });
+            pieces.push(fill(hole));
             from = hole.at;
         }
         pieces.push(self.body.slice(from..));
         pieces
-    }
-
-    fn render(&self, mut fill: impl FnMut(&Hole, &mut Vec<u8>)) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + self.holes.len() * 24);
-        let mut from = 0;
-        for hole in &self.holes {
-            out.extend_from_slice(&self.body[from..hole.at]);
-            fill(hole, &mut out);
-            from = hole.at;
-        }
-        out.extend_from_slice(&self.body[from..]);
-        out
     }
 
     /// Spends again what the execution spent, in the same order: the tightest decision, for
@@ -230,12 +219,10 @@ impl CachedResponse {
     }
 }
 
-fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+fn json_bytes(value: &impl serde::Serialize) -> Bytes {
     // Writing plain values to a Vec cannot fail; `null` would be a wrong answer, so a failure
     // (none is known) leaves the hole as null rather than a broken body.
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        out.extend_from_slice(b"null");
-    }
+    serde_json::to_vec(value).map_or(Bytes::from_static(b"null"), Bytes::from)
 }
 
 /// Request data while a request executes for the cache: records the facts it resolves (and
@@ -315,10 +302,12 @@ impl ResponseCapture {
             ),
             cache_control: response.cache_control.value(),
         };
-        let own = entry.render(|hole, out| match facts.get(hole.slot) {
-            Some((_, value)) => write_json(out, value),
-            None => out.extend_from_slice(b"null"),
-        });
+        let own = entry
+            .render(|hole| match facts.get(hole.slot) {
+                Some((_, value)) => json_bytes(value),
+                None => Bytes::from_static(b"null"),
+            })
+            .concat();
         let keep = self.0.ran_search.load(Ordering::Relaxed)
             && !self.0.ran_other.load(Ordering::Relaxed)
             && response.errors.is_empty()

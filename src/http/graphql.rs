@@ -87,7 +87,13 @@ async fn post_graphql(
     // hit would otherwise carry and move (a memcpy of its whole size per request).
     let deadline = deadline.map(|Extension(deadline)| deadline);
     Box::pin(receive_and_execute(
-        &state, caller, deadline, &headers, body, key,
+        &state,
+        caller,
+        deadline,
+        &headers,
+        content_type,
+        body,
+        key,
     ))
     .await
 }
@@ -97,12 +103,10 @@ async fn receive_and_execute(
     caller: Caller,
     deadline: Option<Deadline>,
     headers: &HeaderMap,
+    content_type: Option<&str>,
     body: Bytes,
     key: Option<CacheKey>,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
     let options =
         MultipartOptions::default().max_file_size(state.services.config.http.max_body_bytes);
     match async_graphql::http::receive_batch_body(content_type, &body[..], options).await {
